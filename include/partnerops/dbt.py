@@ -1,0 +1,108 @@
+"""Running the dbt project (`dbt_project/`) against the project database.
+
+dbt's profile cannot read a URL, so `dbt_env(url)` splits `PARTNEROPS_DATABASE_URL` into
+the `PARTNEROPS_DB_*` variables that `dbt_project/profiles.yml` reads. `run_dbt(...)` runs
+the dbt CLI with that environment, telemetry off, and the as-of date as a dbt var. The
+Cosmos DAG uses the same two functions, so the CLI, the demo, the tests and Airflow run
+dbt identically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from partnerops.errors import UserError
+from partnerops.settings import NO_TELEMETRY_ENV, get_settings
+
+__all__ = ["dbt_env", "dbt_executable", "dbt_vars", "run_dbt", "MARTS_SCHEMA"]
+
+#: The schema the public marts are built in (see dbt_project/macros/generate_schema_name.sql).
+MARTS_SCHEMA = "marts"
+
+
+def dbt_env(url: str) -> dict[str, str]:
+    """The `PARTNEROPS_DB_*` variables for `profiles.yml`, from a PostgreSQL URL.
+
+    The host may be a unix-socket directory, given either as `?host=/dir` (libpq style, as
+    the embedded server gives it) or percent-encoded in the netloc.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg2"):
+        raise UserError(f"the database URL must start with postgresql://, not {parts.scheme or '(nothing)'}://")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    host = query.get("host") or unquote(parts.hostname or "") or "127.0.0.1"
+    port = query.get("port") or (str(parts.port) if parts.port else "5432")
+    user = query.get("user") or unquote(parts.username or "") or os.environ.get("USER", "postgres")
+    password = query.get("password") or unquote(parts.password or "")
+    name = query.get("dbname") or unquote(parts.path.lstrip("/")) or user
+    return {
+        "PARTNEROPS_DB_HOST": host,
+        "PARTNEROPS_DB_PORT": port,
+        "PARTNEROPS_DB_USER": user,
+        "PARTNEROPS_DB_PASSWORD": password,
+        "PARTNEROPS_DB_NAME": name,
+    }
+
+
+def dbt_vars(as_of: date | str | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The `--vars` mapping: the as-of date (ISO) plus any extra project vars."""
+    out: dict[str, Any] = dict(extra or {})
+    if as_of is not None:
+        out["as_of"] = as_of.isoformat() if isinstance(as_of, date) else str(date.fromisoformat(str(as_of)))
+    return out
+
+
+def dbt_executable() -> str:
+    """The `dbt` next to this Python (the project's virtualenv), else the one on PATH."""
+    found = shutil.which("dbt", path=str(Path(sys.executable).parent)) or shutil.which("dbt")
+    if not found:
+        raise UserError("the dbt command is not installed; run `make venv` to install the pinned dependencies")
+    return found
+
+
+def run_dbt(
+    args: Sequence[str],
+    *,
+    as_of: date | str | None = None,
+    url: str | None = None,
+    vars: Mapping[str, Any] | None = None,
+    project_dir: Path | None = None,
+    target_path: Path | None = None,
+    capture: bool = False,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run `dbt <args>` on the project database; raises UserError when dbt fails (if `check`).
+
+    `url` defaults to the configured database (starting the embedded server if none is set).
+    `target_path` keeps artefacts apart when several runs share a checkout (tests).
+    """
+    from partnerops.db import database_url
+
+    settings = get_settings()
+    project_dir = project_dir or settings.dbt_project_dir
+    url = url or database_url(settings)
+    env = {**os.environ, **NO_TELEMETRY_ENV, **dbt_env(url), "DO_NOT_TRACK": "1"}
+    if target_path is not None:
+        env["DBT_TARGET_PATH"] = str(target_path)
+        env["DBT_LOG_PATH"] = str(target_path / "logs")
+    cmd = [dbt_executable(), *args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+    merged = dbt_vars(as_of, vars)
+    if merged:
+        cmd += ["--vars", json.dumps(merged)]
+    proc = subprocess.run(cmd, env=env, cwd=project_dir, text=True, capture_output=capture, check=False)
+    if check and proc.returncode != 0:
+        tail = ""
+        if capture:
+            lines = (proc.stdout + proc.stderr).strip().splitlines()
+            tail = "\n" + "\n".join(lines[-40:])
+        raise UserError(f"dbt {' '.join(args)} failed (exit {proc.returncode}){tail}")
+    return proc
