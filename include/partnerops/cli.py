@@ -32,6 +32,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_intake(args: argparse.Namespace) -> int:
+    from partnerops.calendar import ensure_calendar
     from partnerops.db import database_url
     from partnerops.intake import run_intake
     from partnerops.migrations import upgrade
@@ -39,6 +40,7 @@ def _cmd_intake(args: argparse.Namespace) -> int:
     url = database_url()
     upgrade(url)
     report = run_intake(args.paths, database_url=url, triggered_by="cli")
+    ensure_calendar(url)  # business days for the years of the terms just taken in
     for f in report.files:
         label = f"{f.agreement_id} v{f.version}" if f.agreement_id else ""
         print(f"{f.outcome:<11} {f.file} {label}".rstrip())
@@ -50,12 +52,36 @@ def _cmd_intake(args: argparse.Namespace) -> int:
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from partnerops.calendar import ensure_calendar
     from partnerops.db import database_url, describe
     from partnerops.migrations import current_revision, upgrade
 
     url = database_url()
     upgrade(url)
     print(f"database {describe(url)} is at revision {current_revision(url)}")
+    filled = ensure_calendar(url)
+    if filled:
+        print(f"business calendar filled for {', '.join(map(str, filled))}")
+    return EXIT_OK
+
+
+def _cmd_calendar(args: argparse.Namespace) -> int:
+    from partnerops.calendar import calendar_days, fill_calendar, parse_years
+    from partnerops.db import database_url
+    from partnerops.migrations import upgrade
+
+    years = parse_years(args.years)
+    url = database_url()
+    upgrade(url)
+    written = fill_calendar(url, years)
+    days = calendar_days(years)
+    for year in years:
+        of_year = [d for d in days if d.calendar_date.year == year]
+        working = sum(d.is_working_day for d in of_year)
+        makeup = sum(d.is_makeup_working_day for d in of_year)
+        note = "provisional (official schedule not published yet)" if of_year[0].is_provisional else "official"
+        print(f"{year}: {working} working days, {makeup} make-up working day(s), {note}")
+    print(f"{written} day(s) written to raw.business_calendar")
     return EXIT_OK
 
 
@@ -131,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo", _cmd_demo, "Run the main job end to end on the embedded (or configured) database.")
     p.add_argument("--full-scale", action="store_true", help="use the reference scenario's full volume")
+
+    p = add("calendar", _cmd_calendar, "Fill the business calendar (China, with make-up working days).")
+    p.add_argument("--years", required=True, help="e.g. 2026, 2025-2027 or 2025,2027")
 
     p = add("airflow", _cmd_airflow, "Run the Airflow CLI with the project's configuration.")
     p.add_argument("airflow_args", nargs=argparse.REMAINDER)
