@@ -60,6 +60,15 @@ class IntakeReport:
     def changed_agreements(self) -> list[str]:
         return sorted({f.agreement_id for f in self.files if f.outcome == "loaded" and f.agreement_id})
 
+    def as_dict(self) -> dict:
+        """A JSON-able summary (what the DAG returns and puts on its Asset event)."""
+        return {
+            "intake_run_id": self.intake_run_id,
+            **self.counts,
+            "changed_agreements": self.changed_agreements,
+            "quarantined_files": [f.file for f in self.files if f.outcome == "quarantined"],
+        }
+
     def summary(self) -> str:
         c = self.counts
         return (f"{len(self.files)} file(s): {c['loaded']} loaded, {c['unchanged']} unchanged, "
@@ -104,6 +113,21 @@ def run_intake(
             report.registry_changed = write_registry(settings.registry_path, _current_entries(cur))
         finally:
             cur.execute("select pg_advisory_unlock(%s)", (INTAKE_LOCK_KEY,))
+    return report
+
+
+def intake_inbox(triggered_by: str = "airflow") -> IntakeReport:
+    """Take in everything in the agreements inbox (the agreements_intake DAG's work)."""
+    from partnerops.db import database_url
+    from partnerops.migrations import upgrade
+
+    settings = get_settings()
+    settings.agreements_inbox.mkdir(parents=True, exist_ok=True)
+    url = database_url(settings)
+    upgrade(url)
+    report = run_intake([settings.agreements_inbox], database_url=url, triggered_by=triggered_by,
+                        settings=settings)
+    log.info("agreements intake: %s", report.summary())
     return report
 
 

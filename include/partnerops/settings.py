@@ -82,7 +82,10 @@ def get_settings() -> Settings:
     inbox = os.environ.get("PARTNEROPS_AGREEMENTS_INBOX") or data_dir / "inbox" / "agreements"
     return Settings(
         project_root=root,
-        database_url=os.environ.get("PARTNEROPS_DATABASE_URL") or None,
+        # The same URL may arrive as the Airflow connection `partnerops_db` (AIRFLOW_CONN_...).
+        database_url=os.environ.get("PARTNEROPS_DATABASE_URL")
+        or os.environ.get(f"AIRFLOW_CONN_{AIRFLOW_CONN_ID.upper()}")
+        or None,
         data_dir=data_dir,
         agreements_inbox=Path(inbox).resolve(),
     )

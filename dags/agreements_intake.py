@@ -1,0 +1,58 @@
+"""
+### Agreements intake
+
+Takes signed agreement documents (YAML, format v1; see `docs/agreement-format.md`) from
+the agreements inbox (`PARTNEROPS_AGREEMENTS_INBOX`, default `var/inbox/agreements`) into
+the raw tables, every 15 minutes.
+
+- **take_in_agreements**: validates every file and upserts new agreement versions. Each
+  file ends *loaded*, *unchanged* (same content as before) or *quarantined* (reasons in
+  `raw.quarantine_reasons`, a copy set aside under `var/quarantine/`). One bad file never
+  blocks the others; re-running changes nothing. Also refreshes the registry snapshot
+  that the per-agreement DAGs are generated from.
+- **any_agreement_changed**: skips the rest when nothing new was loaded.
+- **publish_agreements**: emits the `partnerops.agreements` Asset, which schedules
+  commitment tracking. The event's extra lists the changed agreements.
+
+Same work as `partnerops intake PATH...` on the command line.
+"""
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import dag, task
+
+from partnerops.assets import AGREEMENTS
+
+
+@dag(
+    schedule=timedelta(minutes=15),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+    tags=["partnerops", "intake", "agreements"],
+    doc_md=__doc__,
+)
+def agreements_intake():
+    @task
+    def take_in_agreements() -> dict:
+        from partnerops.intake import intake_inbox
+
+        return intake_inbox(triggered_by="airflow").as_dict()
+
+    @task.short_circuit
+    def any_agreement_changed(report: dict) -> bool:
+        return bool(report["changed_agreements"])
+
+    @task(outlets=[AGREEMENTS])
+    def publish_agreements(report: dict, *, outlet_events=None) -> None:
+        outlet_events[AGREEMENTS].extra = {
+            "changed_agreements": report["changed_agreements"],
+            "loaded": report["loaded"],
+        }
+
+    report = take_in_agreements()
+    any_agreement_changed(report) >> publish_agreements(report)
+
+
+agreements_intake()
