@@ -10,7 +10,9 @@ Every evidence row carries, besides its feed's fields:
 Natural keys are the primary keys, so a row delivered again is recognised as the same row
 (the loader merges with `on conflict do nothing`: the first arrival wins). `orders` and
 `shipments` are partitioned by business month; the loader creates monthly partitions on
-demand, and the default partition catches anything else.
+demand, and the default partition catches anything else. Their `order_id` uses the "C"
+collation: byte order, the same order as the databases' C.UTF-8, but much cheaper to compare
+when the primary key is checked for every merged row.
 
 Revision ID: 0002
 Revises: 0001
@@ -64,7 +66,7 @@ def upgrade() -> None:
 
     -- Orders, partitioned by business month (the date of ordered_at in Asia/Shanghai).
     create table raw.orders (
-        order_id          text not null,
+        order_id          text collate "C" not null,
         brand_id          text not null,
         customer_id       text not null,
         ordered_at        timestamptz not null,
@@ -83,7 +85,7 @@ def upgrade() -> None:
     -- Shipments, one per order, partitioned by business month (the date of paid_at in Asia/Shanghai).
     -- delivered_at is empty when the parcel was not delivered (lost, refused) when reported.
     create table raw.shipments (
-        order_id      text not null,
+        order_id      text collate "C" not null,
         brand_id      text not null,
         paid_at       timestamptz not null,
         shipped_at    timestamptz not null,
