@@ -7,6 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Runtime state and Airflow's home stay inside the project (no ~/airflow). The rest of
+# Airflow's local configuration comes from partnerops.settings.airflow_environ, which
+# `partnerops airflow ...` and the DAG tests apply.
+export PARTNEROPS_DATA_DIR ?= $(CURDIR)/var
+export AIRFLOW_HOME ?= $(PARTNEROPS_DATA_DIR)/airflow
+
 .DEFAULT_GOAL := help
 .PHONY: help venv demo test lint bench docs lock clean
 
