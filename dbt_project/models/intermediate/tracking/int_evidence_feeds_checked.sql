@@ -1,0 +1,58 @@
+{#
+    Whether each evidence feed was fresh on each as-of date. A feed is stale when no load
+    of it (status loaded) had arrived within `stale_after_days` (seed evidence_feeds) before
+    the as-of date. `last_load_date` also tells whether a load after a deadline has been
+    seen at all: without one, the absence of evidence proves nothing.
+#}
+with
+
+loads as (
+
+    select * from {{ ref('stg_evidence__evidence_loads') }}
+    where is_loaded
+
+),
+
+feeds as (
+
+    select * from {{ ref('evidence_feeds') }}
+
+),
+
+as_of_dates as (
+
+    select distinct as_of_date
+    from {{ ref('int_as_of_dates_listed') }}
+
+),
+
+checked as (
+
+    select
+        feeds.evidence_type,
+        feeds.feed,
+        feeds.stale_after_days,
+        as_of_dates.as_of_date,
+        max({{ local_date('loads.arrived_at', "'" ~ var('feed_timezone') ~ "'") }}) as last_load_date,
+        max(loads.max_business_date) as covered_through_date
+
+    from feeds
+    cross join as_of_dates
+    left join loads
+        on loads.feed = feeds.feed
+        and loads.arrived_at <= {{ end_of_day('as_of_dates.as_of_date', "'" ~ var('feed_timezone') ~ "'") }}
+    group by feeds.evidence_type, feeds.feed, feeds.stale_after_days, as_of_dates.as_of_date
+
+),
+
+flagged as (
+
+    select
+        *,
+        last_load_date is null or last_load_date < as_of_date - stale_after_days as is_stale
+
+    from checked
+
+)
+
+select * from flagged

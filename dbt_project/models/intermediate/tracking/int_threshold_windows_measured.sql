@@ -1,0 +1,270 @@
+{#
+    The threshold window rule. For each window (week, month or quarter of the term) that
+    has started by the as-of date, the metric is computed from the raw evidence known by
+    then, and the window is judged once it has closed:
+      in_progress        the window has not ended yet (the value so far is shown);
+      insufficient_data  the sample is below min_sample, or the feed had not covered the
+                         whole window yet;
+      compliant          the metric meets the target (at_least: >=, at_most: <=);
+      non_compliant      otherwise.
+    Metrics: shipped_within_48h_share (shipments with shipped_at - paid_at <= 48 h / shipments
+    paid in the window), delivered_within_72h_share, o2o_order_share (orders matching the
+    commitment's evidence match, e.g. channel o2o_store / all orders), new_customers (first
+    order ever in the window), repeat_purchase_rate (customers with 2+ orders in the window /
+    customers), gmv, records_delivered (data deliveries).
+#}
+with
+
+listed as (
+
+    select * from {{ ref('int_commitment_instances_listed') }}
+    where kind = 'threshold'
+
+),
+
+shipments as (
+
+    select * from {{ ref('stg_evidence__shipments') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('stg_evidence__orders') }}
+
+),
+
+data_deliveries as (
+
+    select * from {{ ref('stg_evidence__data_deliveries') }}
+
+),
+
+feeds as (
+
+    select * from {{ ref('int_evidence_feeds_checked') }}
+
+),
+
+windows as (
+
+    select
+        listed.commitment_instance_id,
+        listed.as_of_date,
+        listed.as_of_end_at,
+        listed.brand_id,
+        listed.evidence_type,
+        listed.evidence_match,
+        listed.threshold_metric,
+        listed.threshold_comparison,
+        listed.threshold_target,
+        listed.threshold_min_sample,
+        greatest(window_series.window_start::date, listed.term_start_date) as window_start_date,
+        least(
+            (window_series.window_start + {{ period_interval('listed.threshold_window') }} - interval '1 day')::date,
+            listed.term_end_date
+        ) as window_end_date
+
+    from listed
+    cross join lateral generate_series(
+        date_trunc(listed.threshold_window, listed.term_start_date),
+        least(listed.term_end_date, listed.as_of_date)::timestamp,
+        {{ period_interval('listed.threshold_window') }}
+    ) as window_series (window_start)
+
+),
+
+shipment_facts as (
+
+    select
+        windows.commitment_instance_id,
+        windows.as_of_date,
+        windows.window_start_date,
+        count(shipments.order_id) as sample_size,
+        count(shipments.order_id) filter (
+            where (windows.threshold_metric = 'shipped_within_48h_share' and shipments.is_shipped_within_48h)
+            or (windows.threshold_metric = 'delivered_within_72h_share' and shipments.is_delivered_within_72h)
+        ) as numerator
+
+    from windows
+    left join shipments
+        on shipments.brand_id = windows.brand_id
+        and shipments.business_date between windows.window_start_date and windows.window_end_date
+        and shipments.arrived_at <= windows.as_of_end_at
+    where windows.evidence_type = 'shipment'
+    group by windows.commitment_instance_id, windows.as_of_date, windows.window_start_date
+
+),
+
+window_orders as (
+
+    select
+        windows.commitment_instance_id,
+        windows.as_of_date,
+        windows.window_start_date,
+        windows.threshold_metric,
+        orders.customer_id,
+        orders.order_amount,
+        jsonb_build_object(
+            'channel', orders.channel, 'product_lifecycle', orders.product_lifecycle
+        ) @> windows.evidence_match as is_match,
+        not exists (
+            select 1
+            from orders as earlier_orders
+            where earlier_orders.brand_id = orders.brand_id
+                and earlier_orders.customer_id = orders.customer_id
+                and earlier_orders.business_date < windows.window_start_date
+                and earlier_orders.arrived_at <= windows.as_of_end_at
+        ) as is_new_customer
+
+    from windows
+    inner join orders
+        on orders.brand_id = windows.brand_id
+        and orders.business_date between windows.window_start_date and windows.window_end_date
+        and orders.arrived_at <= windows.as_of_end_at
+    where windows.evidence_type = 'order'
+
+),
+
+customer_orders as (
+
+    select
+        commitment_instance_id,
+        as_of_date,
+        window_start_date,
+        customer_id,
+        count(*) as order_count,
+        bool_and(is_new_customer) as is_new_customer
+
+    from window_orders
+    group by commitment_instance_id, as_of_date, window_start_date, customer_id
+
+),
+
+order_facts as (
+
+    select
+        window_orders.commitment_instance_id,
+        window_orders.as_of_date,
+        window_orders.window_start_date,
+        count(*) as order_count,
+        count(*) filter (where window_orders.is_match) as matching_order_count,
+        sum(window_orders.order_amount) as gmv
+
+    from window_orders
+    group by window_orders.commitment_instance_id, window_orders.as_of_date, window_orders.window_start_date
+
+),
+
+customer_facts as (
+
+    select
+        commitment_instance_id,
+        as_of_date,
+        window_start_date,
+        count(*) as customer_count,
+        count(*) filter (where order_count >= 2) as repeat_customer_count,
+        count(*) filter (where is_new_customer) as new_customer_count
+
+    from customer_orders
+    group by commitment_instance_id, as_of_date, window_start_date
+
+),
+
+delivery_facts as (
+
+    select
+        windows.commitment_instance_id,
+        windows.as_of_date,
+        windows.window_start_date,
+        count(data_deliveries.data_delivery_id) as delivery_count,
+        coalesce(sum(data_deliveries.records_delivered), 0) as records_delivered
+
+    from windows
+    left join data_deliveries
+        on data_deliveries.brand_id = windows.brand_id
+        and data_deliveries.business_date between windows.window_start_date and windows.window_end_date
+        and data_deliveries.arrived_at <= windows.as_of_end_at
+    where windows.evidence_type = 'data_delivery'
+    group by windows.commitment_instance_id, windows.as_of_date, windows.window_start_date
+
+),
+
+measured as (
+
+    select
+        windows.*,
+        case windows.threshold_metric
+            when 'shipped_within_48h_share' then shipment_facts.sample_size
+            when 'delivered_within_72h_share' then shipment_facts.sample_size
+            when 'o2o_order_share' then coalesce(order_facts.order_count, 0)
+            when 'gmv' then coalesce(order_facts.order_count, 0)
+            when 'new_customers' then coalesce(order_facts.order_count, 0)
+            when 'repeat_purchase_rate' then coalesce(customer_facts.customer_count, 0)
+            when 'records_delivered' then delivery_facts.delivery_count
+        end as sample_size,
+        case windows.threshold_metric
+            when 'shipped_within_48h_share'
+                then shipment_facts.numerator::numeric / nullif(shipment_facts.sample_size, 0)
+            when 'delivered_within_72h_share'
+                then shipment_facts.numerator::numeric / nullif(shipment_facts.sample_size, 0)
+            when 'o2o_order_share'
+                then order_facts.matching_order_count::numeric / nullif(order_facts.order_count, 0)
+            when 'gmv' then coalesce(order_facts.gmv, 0)
+            when 'new_customers' then coalesce(customer_facts.new_customer_count, 0)
+            when 'repeat_purchase_rate'
+                then customer_facts.repeat_customer_count::numeric / nullif(customer_facts.customer_count, 0)
+            when 'records_delivered' then delivery_facts.records_delivered
+        end as metric_value,
+        feeds.covered_through_date
+
+    from windows
+    left join shipment_facts
+        on shipment_facts.commitment_instance_id = windows.commitment_instance_id
+        and shipment_facts.as_of_date = windows.as_of_date
+        and shipment_facts.window_start_date = windows.window_start_date
+    left join order_facts
+        on order_facts.commitment_instance_id = windows.commitment_instance_id
+        and order_facts.as_of_date = windows.as_of_date
+        and order_facts.window_start_date = windows.window_start_date
+    left join customer_facts
+        on customer_facts.commitment_instance_id = windows.commitment_instance_id
+        and customer_facts.as_of_date = windows.as_of_date
+        and customer_facts.window_start_date = windows.window_start_date
+    left join delivery_facts
+        on delivery_facts.commitment_instance_id = windows.commitment_instance_id
+        and delivery_facts.as_of_date = windows.as_of_date
+        and delivery_facts.window_start_date = windows.window_start_date
+    left join feeds
+        on feeds.evidence_type = windows.evidence_type
+        and feeds.as_of_date = windows.as_of_date
+
+),
+
+judged as (
+
+    select
+        commitment_instance_id,
+        as_of_date,
+        window_start_date,
+        window_end_date,
+        threshold_metric,
+        threshold_comparison,
+        threshold_target,
+        threshold_min_sample,
+        coalesce(sample_size, 0) as sample_size,
+        round(metric_value, 6) as metric_value,
+        case
+            when as_of_date <= window_end_date then 'in_progress'
+            when coalesce(covered_through_date < window_end_date, true) then 'insufficient_data'
+            when coalesce(sample_size, 0) < threshold_min_sample or metric_value is null then 'insufficient_data'
+            when threshold_comparison = 'at_least' and metric_value >= threshold_target then 'compliant'
+            when threshold_comparison = 'at_most' and metric_value <= threshold_target then 'compliant'
+            else 'non_compliant'
+        end as window_status
+
+    from measured
+
+)
+
+select * from judged
