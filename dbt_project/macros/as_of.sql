@@ -34,3 +34,12 @@
 {% macro local_date(ts_expr, tz_expr) -%}
     ((({{ ts_expr }}) at time zone ({{ tz_expr }}))::date)
 {%- endmacro %}
+
+{#
+    The end of the run's as-of date for feed-level facts (orders), in the feeds' time zone:
+    what had arrived by then is known. Without an as_of var: the end of today there.
+#}
+{% macro feed_as_of_end() -%}
+    {%- set tz = "'" ~ var('feed_timezone') ~ "'" -%}
+    {{ end_of_day('coalesce(' ~ as_of_var() ~ ', (now() at time zone ' ~ tz ~ ')::date)', tz) }}
+{%- endmacro %}

@@ -1,0 +1,153 @@
+{#
+    GMV against the agreement's target, paced on the seasonal plan curve: one row per
+    agreement and month of its term, as of the run's latest as-of date. Planned GMV is
+    the target times the plan curve's share of the month (618 and Double 11 weigh more);
+    actual GMV counts the orders known by the as-of date.
+#}
+with
+
+versions as (
+
+    select * from {{ ref('int_agreement_versions_resolved') }}
+    where is_applicable
+
+),
+
+agreement_versions as (
+
+    select * from {{ ref('stg_agreements__agreement_versions') }}
+
+),
+
+term_days as (
+
+    select * from {{ ref('int_term_days_weighted') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('stg_evidence__orders') }}
+
+),
+
+latest as (
+
+    select agreement_id, max(as_of_date) as as_of_date
+    from versions
+    group by agreement_id
+
+),
+
+current_versions as (
+
+    select
+        versions.as_of_date,
+        versions.as_of_end_at,
+        agreement_versions.*
+
+    from versions
+    inner join latest
+        on latest.agreement_id = versions.agreement_id
+        and latest.as_of_date = versions.as_of_date
+    inner join agreement_versions
+        on agreement_versions.agreement_version_id = versions.agreement_version_id
+
+),
+
+planned as (
+
+    select
+        current_versions.agreement_id,
+        date_trunc('month', term_days.calendar_date)::date as pacing_month,
+        sum(term_days.plan_weight) as month_plan_weight,
+        max(term_days.plan_cumulative_share) as month_end_cumulative_share,
+        max(term_days.plan_cumulative_share) filter (
+            where term_days.calendar_date <= current_versions.as_of_date
+        ) as to_date_cumulative_share
+
+    from current_versions
+    inner join term_days
+        on term_days.term_start_date = current_versions.term_start_date
+        and term_days.term_end_date = current_versions.term_end_date
+    group by current_versions.agreement_id, date_trunc('month', term_days.calendar_date)::date
+
+),
+
+actual as (
+
+    select
+        current_versions.agreement_id,
+        date_trunc('month', orders.business_date)::date as pacing_month,
+        sum(orders.order_amount) as actual_gmv
+
+    from current_versions
+    inner join orders
+        on orders.brand_id = current_versions.brand_id
+        and orders.order_currency = current_versions.gmv_target_currency
+        and orders.business_date between current_versions.term_start_date
+        and least(current_versions.term_end_date, current_versions.as_of_date)
+        and orders.arrived_at <= current_versions.as_of_end_at
+    group by current_versions.agreement_id, date_trunc('month', orders.business_date)::date
+
+),
+
+assembled as (
+
+    select
+        current_versions.as_of_date,
+        current_versions.agreement_id,
+        current_versions.brand_id,
+        current_versions.group_id,
+        planned.pacing_month,
+        current_versions.gmv_target_amount,
+        current_versions.gmv_target_currency,
+        current_versions.gmv_target_amount * planned.month_plan_weight
+        / sum(planned.month_plan_weight) over (partition by current_versions.agreement_id) as planned_gmv,
+        current_versions.gmv_target_amount * planned.month_end_cumulative_share as planned_cumulative_gmv,
+        current_versions.gmv_target_amount * planned.to_date_cumulative_share as planned_to_date_gmv,
+        case when planned.pacing_month <= current_versions.as_of_date then coalesce(actual.actual_gmv, 0) end
+            as actual_gmv
+
+    from current_versions
+    inner join planned
+        on planned.agreement_id = current_versions.agreement_id
+    left join actual
+        on actual.agreement_id = current_versions.agreement_id
+        and actual.pacing_month = planned.pacing_month
+
+),
+
+cumulated as (
+
+    select
+        *,
+        case when actual_gmv is not null then sum(actual_gmv) over (
+            partition by agreement_id order by pacing_month
+        ) end as actual_cumulative_gmv
+
+    from assembled
+
+),
+
+final as (
+
+    select
+        as_of_date::date as as_of_date,
+        agreement_id::text as agreement_id,
+        brand_id::text as brand_id,
+        group_id::text as group_id,
+        pacing_month::date as pacing_month,
+        gmv_target_amount::numeric(20, 2) as gmv_target_amount,
+        gmv_target_currency::char(3) as gmv_target_currency,
+        round(planned_gmv, 2)::numeric(20, 2) as planned_gmv,
+        round(planned_cumulative_gmv, 2)::numeric(20, 2) as planned_cumulative_gmv,
+        actual_gmv::numeric(20, 2) as actual_gmv,
+        actual_cumulative_gmv::numeric(20, 2) as actual_cumulative_gmv,
+        round(actual_cumulative_gmv / nullif(planned_to_date_gmv, 0), 4)::numeric as pace_index
+
+    from cumulated
+
+)
+
+select * from final
