@@ -1,0 +1,110 @@
+"""`partnerops simulate` and `partnerops load`: argument handling and printing only."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from partnerops.errors import UserError
+from partnerops.evidence.feeds import BUSINESS_TZ, FEED_NAMES
+from partnerops.evidence.load import FileLoad, LoadReport
+
+EXIT_OK, EXIT_PROBLEMS = 0, 1
+
+
+def _date(raw: str, option: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise UserError(f"{option} {raw!r} is not a date; write YYYY-MM-DD, e.g. 2026-11-11") from None
+
+
+def _faults(pairs: list[str]):
+    from partnerops.evidence.simulate import Faults
+
+    rates: dict[str, float] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or name not in Faults.names():
+            raise UserError(f"--fault {pair!r}: write NAME=RATE with NAME one of {', '.join(Faults.names())}")
+        try:
+            rates[name] = float(raw)
+        except ValueError:
+            raise UserError(f"--fault {pair!r}: the rate must be a number between 0 and 1") from None
+    try:
+        return Faults(**rates)
+    except ValueError as exc:
+        raise UserError(f"--fault: {exc}") from None
+
+
+def simulate_command(args: argparse.Namespace) -> int:
+    from partnerops.evidence.simulate import agreements_from_database, agreements_from_sample, simulate
+    from partnerops.settings import get_settings
+
+    end = _date(args.end, "--end") if args.end else datetime.now(BUSINESS_TZ).date() - timedelta(days=1)
+    if args.start:
+        start = _date(args.start, "--start")
+    elif args.days >= 1:
+        start = end - timedelta(days=args.days - 1)
+    else:
+        raise UserError(f"--days must be at least 1, got {args.days}")
+    if start > end:
+        raise UserError(f"--start {start} is after --end {end}")
+    if args.scale < 0:
+        raise UserError(f"--scale must be 0 or more, got {args.scale}")
+    faults = _faults(args.fault)
+    if args.sample:
+        agreements, source = agreements_from_sample(), "the sample corpus"
+    else:
+        from partnerops.db import database_url
+
+        agreements, source = agreements_from_database(database_url()), "the current agreements in the database"
+        if not agreements:
+            raise UserError("there are no agreements in the database: take some in with `partnerops intake`, "
+                            "or simulate for the sample corpus with --sample")
+    out = Path(args.out) if args.out else get_settings().evidence_inbox
+    print(f"simulating {start}..{end} for {len(agreements)} agreements ({source}), seed {args.seed}, "
+          f"scale {args.scale:g}, into {out}")
+
+    def progress(day: date, report) -> None:
+        print(f"  {day}: {sum(report.rows.values()):,} rows so far", flush=True)
+
+    report = simulate(agreements, start=start, end=end, out=out, seed=args.seed, scale=args.scale,
+                      faults=faults, progress=progress)
+    print(report.summary())
+    return EXIT_OK
+
+
+def print_file(f: FileLoad) -> None:
+    dates = f" dates {f.min_business_date}..{f.max_business_date}" if f.min_business_date else ""
+    print(f"{f.status:<9} {f.file}: {f.rows_in_file} rows, {f.rows_loaded} loaded, {f.rows_duplicate} duplicate, "
+          f"{f.rows_quarantined} quarantined{dates} (load {f.load_id}, {f.seconds:.2f} s)")
+    for p in f.problems:
+        print(f"          line {p.line_no}{', field ' + p.field if p.field else ''}: {p.reason}")
+    if f.rows_quarantined > len(f.problems):
+        print(f"          ... all {f.rows_quarantined} in raw.evidence_quarantine (load_id = {f.load_id})")
+
+
+def print_totals(report: LoadReport) -> None:
+    for feed in FEED_NAMES:
+        t = report.totals(feed)
+        if t["files"]:
+            print(f"  {feed:<20} {t['files']:>4} file(s) {t['rows_loaded']:>10,} loaded {t['rows_duplicate']:>8,} "
+                  f"duplicate {t['rows_quarantined']:>6,} quarantined")
+
+
+def load_command(args: argparse.Namespace) -> int:
+    from partnerops.db import database_url
+    from partnerops.evidence.load import load_files
+    from partnerops.migrations import upgrade
+
+    url = database_url()
+    upgrade(url)
+    report = load_files(args.paths, database_url=url, triggered_by="cli", progress=print_file)
+    for line in report.skipped:
+        print(f"skipped   {line}")
+    print_totals(report)
+    print(report.summary())
+    bad = report.skipped or any(f.status == "rejected" for f in report.files)
+    return EXIT_PROBLEMS if bad else EXIT_OK

@@ -1,0 +1,411 @@
+"""Loading evidence files into the raw tables, exactly once in effect.
+
+`load_files()` is the one implementation behind `partnerops load` and the evidence DAGs. Each
+file is loaded in its own transaction:
+
+1. a row in `raw.evidence_loads` (the manifest) gives the load its `load_id`;
+2. the rows are validated while they stream (`partnerops.evidence.validate`) into a temporary
+   staging table with one `COPY`; bad lines go to `raw.evidence_quarantine` with their line
+   number, field and reason;
+3. rules across fields are checked on the staged rows, and breaking rows are quarantined too;
+4. monthly partitions are created as needed, and the rows are merged into the raw table with
+   `insert ... on conflict do nothing` on the natural key: a row already there (an earlier
+   file, or earlier in this file) counts as a duplicate and changes nothing;
+5. the manifest row gets the counts (in file = loaded + duplicate + quarantined), the business
+   date range and the finish time, and the transaction commits.
+
+A failure anywhere (a lost connection included) rolls the whole file back, so a file is either
+loaded completely or not at all, and loading it again is always safe. Files are loaded in
+delivery order; a row's `arrived_at` is the delivery time of the first file that brought it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+
+from partnerops.db import connect
+from partnerops.errors import UserError
+from partnerops.evidence.feeds import FEED_NAMES, FEEDS, FILE_NAME_HELP, Feed, FeedFile, parse_feed_file_name
+from partnerops.evidence.validate import BadLine, FileRows
+
+__all__ = ["FileLoad", "LoadReport", "find_feed_files", "load_files", "load_inbox", "pending_files"]
+
+log = logging.getLogger(__name__)
+
+APPLICATION_NAME = "partnerops.evidence.load"
+TEMP_BUFFERS = "256MB"  # staging stays in memory for files of a few million rows
+_SHOWN_PROBLEMS = 5
+
+
+@dataclass
+class FileLoad:
+    """What happened to one file."""
+
+    file: str
+    feed: str
+    load_id: int
+    status: str  # loaded | rejected
+    rows_in_file: int = 0
+    rows_loaded: int = 0
+    rows_duplicate: int = 0
+    rows_quarantined: int = 0
+    min_business_date: date | None = None
+    max_business_date: date | None = None
+    seconds: float = 0.0
+    problems: list[BadLine] = field(default_factory=list)  # the first few, for display
+
+
+@dataclass
+class LoadReport:
+    files: list[FileLoad] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files not loaded, with the reason
+
+    def totals(self, feed: str | None = None) -> dict[str, Any]:
+        """Counts over the files (of one feed), and the business date range they loaded."""
+        files = [f for f in self.files if feed is None or f.feed == feed]
+        dates = [d for f in files for d in (f.min_business_date, f.max_business_date) if d]
+        return {
+            "files": len(files),
+            "rows_in_file": sum(f.rows_in_file for f in files),
+            "rows_loaded": sum(f.rows_loaded for f in files),
+            "rows_duplicate": sum(f.rows_duplicate for f in files),
+            "rows_quarantined": sum(f.rows_quarantined for f in files),
+            "min_business_date": min(dates).isoformat() if dates else None,
+            "max_business_date": max(dates).isoformat() if dates else None,
+        }
+
+    def summary(self) -> str:
+        t = self.totals()
+        rejected = sum(1 for f in self.files if f.status == "rejected")
+        return (f"{t['files']} file(s){f' ({rejected} rejected)' if rejected else ''}: {t['rows_in_file']} rows, "
+                f"{t['rows_loaded']} loaded, {t['rows_duplicate']} duplicate, {t['rows_quarantined']} quarantined"
+                + (f"; {len(self.skipped)} skipped" if self.skipped else ""))
+
+
+# -- finding files ------------------------------------------------------------------------------
+
+
+def find_feed_files(paths: Iterable[Path | str]) -> tuple[list[FeedFile], list[str]]:
+    """Feed files under `paths` in delivery order, and the files skipped (with why).
+
+    A file named on the command line must follow the naming convention; in a folder, files that
+    do not are skipped and reported.
+    """
+    found: dict[Path, FeedFile] = {}
+    skipped: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            candidates = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            explicit = False
+        elif path.is_file():
+            candidates, explicit = [path], True
+        else:
+            raise UserError(f"{path}: no such file or folder")
+        for candidate in candidates:
+            ff = parse_feed_file_name(candidate)
+            if ff is not None:
+                found[candidate.resolve()] = FeedFile(candidate.resolve(), ff.feed, ff.delivery_date, ff.part,
+                                                      ff.format)
+            elif explicit or candidate.suffix in (".csv", ".jsonl"):
+                skipped.append(f"{candidate}: not loaded: {FILE_NAME_HELP}")
+    order = {name: i for i, name in enumerate(FEED_NAMES)}
+    files = sorted(found.values(), key=lambda f: (f.delivery_date, order[f.feed.name], f.path.name))
+    return files, skipped
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pending_files(inbox: Path, feed: str, database_url: str, *, up_to: date | None = None) -> list[FeedFile]:
+    """Files of `feed` in the inbox, delivered by `up_to`, whose content has not been loaded yet."""
+    if not inbox.is_dir():
+        return []
+    files, _ = find_feed_files([inbox])
+    files = [f for f in files if f.feed.name == feed and (up_to is None or f.delivery_date <= up_to)]
+    if not files:
+        return []
+    hashes = {f.path: file_hash(f.path) for f in files}
+    with connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute("select distinct content_hash from raw.evidence_loads where feed = %s and content_hash = any(%s)",
+                    (feed, list(hashes.values())))
+        loaded = {h for (h,) in cur.fetchall()}
+    return [f for f in files if hashes[f.path] not in loaded]
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def load_files(
+    paths: Iterable[Path | str],
+    *,
+    database_url: str,
+    triggered_by: str = "cli",
+    progress: Callable[[FileLoad], None] | None = None,
+) -> LoadReport:
+    """Load every feed file under `paths`, each in its own transaction, in delivery order."""
+    files, skipped = find_feed_files(paths)
+    report = LoadReport(skipped=skipped)
+    if not files:
+        return report
+    with connect(database_url, autocommit=True) as conn:
+        _prepare_session(conn)
+        for ff in files:
+            result = load_file(conn, ff, triggered_by=triggered_by)
+            report.files.append(result)
+            if progress:
+                progress(result)
+    return report
+
+
+def load_inbox(feed: str, *, database_url: str, inbox: Path, up_to: date | None = None,
+               triggered_by: str = "airflow") -> dict[str, Any]:
+    """Load the new files of one feed from the inbox; the totals, for an Asset event's extra."""
+    files = pending_files(inbox, feed, database_url, up_to=up_to)
+    report = load_files([f.path for f in files], database_url=database_url, triggered_by=triggered_by)
+    totals = report.totals(feed)
+    totals["feed"] = feed
+    totals["load_ids"] = [f.load_id for f in report.files]
+    return totals
+
+
+def _prepare_session(conn: psycopg2.extensions.connection) -> None:
+    with conn.cursor() as cur:
+        cur.execute(f"set application_name = '{APPLICATION_NAME}'")
+        cur.execute(f"set temp_buffers = '{TEMP_BUFFERS}'")  # only possible before the first temp table
+        cur.execute("set timezone = 'Asia/Shanghai'")
+
+
+def load_file(conn: psycopg2.extensions.connection, ff: FeedFile, *, triggered_by: str = "cli") -> FileLoad:
+    """Load one file in one transaction on `conn` (an autocommit connection); see the module docstring."""
+    started = time.monotonic()
+    conn.autocommit = False
+    try:
+        with conn.cursor() as cur:
+            result = _load(cur, ff, triggered_by)
+        conn.commit()
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        _rollback(conn)
+        raise UserError(
+            f"{ff.path}: lost the database connection while loading ({str(exc).strip() or type(exc).__name__}). "
+            "Nothing of this file was kept; load it again when the database is back."
+        ) from None
+    except psycopg2.DataError as exc:
+        _rollback(conn)
+        raise UserError(
+            f"{ff.path}: the database refused a value that the format checks accepted: {str(exc).strip()}. "
+            "Fix or remove that row and load the file again, and please report it as a bug."
+        ) from None
+    except BaseException:
+        _rollback(conn)
+        raise
+    finally:
+        if not conn.closed:
+            conn.autocommit = True
+    result.seconds = time.monotonic() - started
+    log.info("%s: %s, %d rows: %d loaded, %d duplicate, %d quarantined (%.2f s)", ff.path, result.status,
+             result.rows_in_file, result.rows_loaded, result.rows_duplicate, result.rows_quarantined,
+             result.seconds)
+    return result
+
+
+def _rollback(conn: psycopg2.extensions.connection) -> None:
+    if not conn.closed:
+        try:
+            conn.rollback()
+        except psycopg2.Error:
+            pass
+
+
+def _lock_key(feed: Feed) -> int:
+    return 7_002_000 + zlib.crc32(feed.name.encode()) % 1000  # pg advisory lock: one load per feed
+
+
+def _load(cur, ff: FeedFile, triggered_by: str) -> FileLoad:
+    feed = ff.feed
+    cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key(feed),))
+    cur.execute(
+        """insert into raw.evidence_loads (feed, file_path, content_hash, arrived_at, triggered_by, status)
+           values (%s, %s, '', %s, %s, 'loaded') returning load_id""",
+        (feed.name, str(ff.path), ff.arrived_at, triggered_by),
+    )
+    load_id = cur.fetchone()[0]
+    result = FileLoad(file=str(ff.path), feed=feed.name, load_id=load_id, status="loaded")
+    staging = f"staging_{feed.name}"
+    cur.execute(_staging_ddl(feed, staging))
+
+    with _Quarantine(load_id, str(ff.path), result.problems) as quarantine:
+        try:
+            handle = ff.path.open("rb")
+        except OSError as exc:
+            raise UserError(f"{ff.path}: cannot read the file: {exc.strerror}") from None
+        with handle:
+            rows = FileRows(feed, handle, ff.format, quarantine.add)
+            stream = _Stream(rows.copy_lines())
+            # staging_columns is known once the header has been read, i.e. after the first read()
+            stream.prime()
+            cur.copy_expert(
+                f"copy {staging} (line_no, {', '.join(rows.staging_columns)}) from stdin with (format csv)",
+                stream, size=1 << 20,
+            )
+        quarantine.flush(cur)
+    rule_bad = _apply_rules(cur, feed, staging, load_id, str(ff.path))
+
+    cur.execute(f"select count(*), min(business_date), max(business_date) from {staging}")
+    staged, result.min_business_date, result.max_business_date = cur.fetchone()
+    if feed.partitioned and staged:
+        _ensure_partitions(cur, feed, result.min_business_date, result.max_business_date)
+    columns = ", ".join(feed.column_names)
+    cur.execute(
+        f"""insert into {feed.table} ({columns}, business_date, arrived_at, load_id)
+            select {columns}, business_date, %s, %s from {staging}
+            on conflict do nothing""",
+        (ff.arrived_at, load_id),
+    )
+    result.rows_loaded = cur.rowcount
+    result.rows_in_file = rows.rows_in_file
+    result.rows_quarantined = rows.rows_bad + rule_bad
+    result.rows_duplicate = staged - result.rows_loaded
+    result.status = "rejected" if rows.rejected else "loaded"
+    cur.execute(
+        """update raw.evidence_loads
+              set content_hash = %s, rows_in_file = %s, rows_loaded = %s, rows_duplicate = %s,
+                  rows_quarantined = %s, min_business_date = %s, max_business_date = %s,
+                  finished_at = clock_timestamp(), status = %s
+            where load_id = %s""",
+        (rows.content_hash, result.rows_in_file, result.rows_loaded, result.rows_duplicate,
+         result.rows_quarantined, result.min_business_date, result.max_business_date, result.status, load_id),
+    )
+    cur.execute(f"drop table {staging}")
+    return result
+
+
+def _staging_ddl(feed: Feed, staging: str) -> str:
+    columns = ",\n".join(f"    {c.name} {c.sql_type}" for c in feed.columns)
+    return (f"create temp table {staging} (\n    line_no integer not null,\n{columns},\n"
+            f"    business_date date generated always as\n"
+            f"        ((({feed.business_at}) at time zone 'Asia/Shanghai')::date) stored\n"
+            ") on commit drop")
+
+
+def _apply_rules(cur, feed: Feed, staging: str, load_id: int, file: str) -> int:
+    """Quarantine the staged rows that break a rule across fields (one pass); how many there were."""
+    if not feed.rules:
+        return 0
+    bad_any = " or ".join(f"coalesce({r.bad}, false)" for r in feed.rules)
+    field_case = " ".join(f"when coalesce({r.bad}, false) then '{r.field}'" for r in feed.rules)
+    reason_case = " ".join(f"when coalesce({r.bad}, false) then '{r.reason}'" for r in feed.rules)
+    as_text = ", ".join(f"{c}::text" for c in feed.column_names)
+    cur.execute(
+        f"""with bad as (delete from {staging} where {bad_any} returning *)
+            insert into raw.evidence_quarantine (load_id, file_path, line_no, field, reason, raw_line)
+            select %s, %s, line_no, case {field_case} end, case {reason_case} end, concat_ws(',', {as_text})
+              from bad""",
+        (load_id, file),
+    )
+    return cur.rowcount
+
+
+def _months(first: date, last: date) -> Iterator[date]:
+    month = first.replace(day=1)
+    while month <= last:
+        yield month
+        month = (month.replace(day=28) + (date.resolution * 4)).replace(day=1)
+
+
+def _ensure_partitions(cur, feed: Feed, first: date, last: date) -> None:
+    """One partition per business month; created once, in the loading transaction."""
+    for month in _months(first, last):
+        name = f"{feed.table}_p{month:%Y_%m}"
+        cur.execute("select to_regclass(%s)", (name,))
+        if cur.fetchone()[0] is None:
+            upper = (month.replace(day=28) + (date.resolution * 4)).replace(day=1)
+            cur.execute(f"create table {name} partition of {feed.table} for values from (%s) to (%s)",
+                        (month, upper))
+
+
+class _Stream:
+    """A file-like object over an iterator of byte lines, for `copy_expert`."""
+
+    def __init__(self, lines: Iterator[bytes]):
+        self._lines = lines
+        self._first: list[bytes] = []
+
+    def prime(self) -> None:
+        self._first = [next(self._lines, b"")]
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._first
+        self._first = []
+        budget = size if size > 0 else 1 << 20
+        total = sum(len(b) for b in chunk)
+        for line in self._lines:
+            chunk.append(line)
+            total += len(line)
+            if total >= budget:
+                break
+        return b"".join(chunk)
+
+    def readline(self, size: int = -1) -> bytes:  # pragma: no cover - COPY FROM uses read()
+        return self.read(size)
+
+
+class _Quarantine:
+    """Bad lines, spooled to a temporary file and copied into raw.evidence_quarantine at once."""
+
+    def __init__(self, load_id: int, file: str, shown: list[BadLine]):
+        self.load_id = load_id
+        self.file = file
+        self.shown = shown
+        self.count = 0
+        self._spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8", newline="")
+        self._writer = csv.writer(self._spool)
+
+    def __enter__(self) -> _Quarantine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._spool.close()
+
+    def add(self, bad: BadLine) -> None:
+        self.count += 1
+        if len(self.shown) < _SHOWN_PROBLEMS:
+            self.shown.append(bad)
+        self._writer.writerow([self.load_id, self.file, bad.line_no, bad.field or "\\N", bad.reason, bad.raw_line])
+
+    def flush(self, cur) -> None:
+        if not self.count:
+            return
+        self._spool.seek(0)
+        cur.copy_expert(
+            "copy raw.evidence_quarantine (load_id, file_path, line_no, field, reason, raw_line) "
+            "from stdin with (format csv, null '\\N')",
+            self._spool,
+        )
+
+
+def report_as_dict(report: LoadReport) -> dict[str, Any]:
+    """A JSON-friendly view of a report (for logs and XCom)."""
+    return {"files": [{k: v for k, v in asdict(f).items() if k != "problems"} for f in report.files],
+            "skipped": report.skipped, "totals": report.totals()}
+
+
+FEED_TABLES = {name: feed.table for name, feed in FEEDS.items()}
