@@ -1,0 +1,451 @@
+"""Airflow with a real scheduler, as subprocesses: for integration tests, benchmarks and `partnerops serve`.
+
+`airflow dags test` runs tasks one after another in one process, which cannot run a Cosmos
+WATCHER DAG (its sensors wait for a producer that never starts) and hides everything the
+scheduler does: Asset events, deadlines, deferral. `AirflowRuntime` starts the components
+Airflow 3 needs to run DAGs for real, with `airflow_environ()` plus:
+
+- a PostgreSQL metadata database (never SQLite, since tasks run in parallel): a throwaway
+  `af_meta_<random>` database for tests, or the fixed `partnerops_airflow` database for serve;
+- `LocalExecutor`, and the API server on a chosen port, which also serves the Execution API
+  that task processes talk to;
+- the simple auth manager, with one `admin` user whose password is kept in
+  `<AIRFLOW_HOME>/simple_auth_manager_passwords.json`.
+
+Components: `scheduler`, `dag-processor`, `triggerer` (deferrable sensors and deadline
+callbacks run there) and `api-server`. Each writes its output to `<AIRFLOW_HOME>/logs/<name>.out`.
+Runs are triggered and followed through the REST API (`/api/v2`).
+
+    with running_airflow(project_url) as af:
+        run_id = af.trigger("commitment_tracking", logical_date=..., conf={...})
+        run = af.wait_for_run("commitment_tracking", run_id)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg2
+
+from partnerops.db import describe, with_database
+from partnerops.errors import UserError
+from partnerops.settings import Settings, airflow_environ, get_settings
+
+log = logging.getLogger(__name__)
+
+#: Every component a DAG run needs; `triggerer` runs deferred sensors and deadline callbacks.
+COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer")
+SERVE_METADATA_DATABASE = "partnerops_airflow"
+ADMIN_USER = "admin"
+TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+_SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+
+
+class AirflowRuntimeError(RuntimeError):
+    """A component did not start, or a run did not finish in time; the message names the log to read."""
+
+
+@dataclass(frozen=True)
+class DagRunResult:
+    dag_id: str
+    run_id: str
+    state: str
+    task_states: dict[str, str | None]
+    seconds: float
+    logical_date: str | None = None
+    conf: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed_tasks(self) -> dict[str, str | None]:
+        return {t: s for t, s in self.task_states.items() if s not in ("success", "skipped")}
+
+
+def free_port() -> int:
+    """A TCP port that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def metadata_url(server_url: str, database: str) -> str:
+    """An SQLAlchemy URL (psycopg2 driver) for `database` on the server of `server_url`."""
+    parts = urlsplit(with_database(server_url, database))
+    return urlunsplit(parts._replace(scheme="postgresql+psycopg2"))
+
+
+def _libpq_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme="postgresql"))
+
+
+def _admin_execute(server_url: str, sql: str) -> None:
+    conn = psycopg2.connect(with_database(_libpq_url(server_url), "postgres"), connect_timeout=10)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def create_database(server_url: str, database: str, *, exist_ok: bool = False) -> None:
+    conn = psycopg2.connect(with_database(_libpq_url(server_url), "postgres"), connect_timeout=10)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select 1 from pg_database where datname = %s", (database,))
+            if cur.fetchone() is not None:
+                if exist_ok:
+                    return
+                raise AirflowRuntimeError(f"database {database} already exists")
+            cur.execute(f'create database "{database}"')
+    finally:
+        conn.close()
+
+
+def drop_database(server_url: str, database: str) -> None:
+    _admin_execute(server_url, f'drop database if exists "{database}" with (force)')
+
+
+def _airflow_executable() -> str:
+    return shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
+
+
+def runtime_environ(
+    settings: Settings,
+    project_url: str,
+    meta_url: str,
+    *,
+    api_port: int,
+    unpause_new_dags: bool,
+    parallelism: int,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment every component and CLI call of one runtime shares."""
+    home = settings.airflow_home
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+        **airflow_environ(settings, project_url),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta_url,
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": str(not unpause_new_dags),
+        "AIRFLOW__CORE__AUTH_MANAGER": _SIMPLE_AUTH_MANAGER,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__BASE_URL": f"http://localhost:{api_port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": _stable_secret(home, "jwt_secret"),
+        "AIRFLOW__API__SECRET_KEY": _stable_secret(home, "api_secret_key"),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(extra or {})
+    return env
+
+
+def _stable_secret(home: Path, name: str) -> str:
+    """A random secret kept in AIRFLOW_HOME, so restarts keep sessions and tokens valid."""
+    path = home / f".{name}"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def ensure_admin_password(settings: Settings) -> str:
+    """The admin user's password, generated once into the simple auth manager's passwords file."""
+    path = settings.airflow_home / "simple_auth_manager_passwords.json"
+    passwords: dict[str, str] = {}
+    if path.exists() and path.read_text().strip():
+        passwords = json.loads(path.read_text())
+    if ADMIN_USER not in passwords:
+        passwords[ADMIN_USER] = secrets.token_urlsafe(12)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(passwords) + "\n")
+        path.chmod(0o600)
+    return passwords[ADMIN_USER]
+
+
+class AirflowRuntime:
+    """Airflow's components as subprocesses sharing one environment; see the module docstring."""
+
+    def __init__(
+        self,
+        project_url: str,
+        meta_url: str,
+        *,
+        settings: Settings | None = None,
+        api_port: int | None = None,
+        unpause_new_dags: bool = True,
+        parallelism: int = 8,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.project_url = project_url
+        self.meta_url = meta_url
+        self.api_port = api_port or free_port()
+        self.env = runtime_environ(
+            self.settings, project_url, meta_url, api_port=self.api_port,
+            unpause_new_dags=unpause_new_dags, parallelism=parallelism, extra=extra_env,
+        )
+        self.password = ensure_admin_password(self.settings)
+        self.log_dir = self.settings.airflow_home / "logs"
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._token: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://localhost:{self.api_port}"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def airflow(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run one Airflow CLI command in this runtime's environment."""
+        proc = subprocess.run([_airflow_executable(), *args], env=self.env, capture_output=True, text=True,
+                              timeout=timeout, cwd=self.settings.project_root)
+        if check and proc.returncode != 0:
+            raise AirflowRuntimeError(f"`airflow {' '.join(args)}` failed ({proc.returncode}):\n"
+                                      f"{proc.stderr[-3000:] or proc.stdout[-3000:]}")
+        return proc
+
+    def migrate(self) -> None:
+        log.info("migrating the Airflow metadata database %s", describe(self.meta_url))
+        self.airflow("db", "migrate", timeout=600)
+
+    def start(self, components: Sequence[str] = COMPONENTS) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for name in components:
+            out = open(self.log_dir / f"{name}.out", "ab")  # noqa: SIM115 - closed with the process
+            args = [_airflow_executable(), name]
+            self.processes[name] = subprocess.Popen(
+                args, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=self.settings.project_root,
+                start_new_session=True,
+            )
+            out.close()
+            log.info("started airflow %s (pid %s)", name, self.processes[name].pid)
+
+    def _check_alive(self) -> None:
+        for name, proc in self.processes.items():
+            if proc.poll() is not None:
+                raise AirflowRuntimeError(
+                    f"airflow {name} exited with code {proc.returncode}; last lines of "
+                    f"{self.log_dir / (name + '.out')}:\n{self.tail(name)}"
+                )
+
+    def tail(self, name: str, lines: int = 40) -> str:
+        path = self.log_dir / f"{name}.out"
+        if not path.exists():
+            return "(no output)"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        """Wait until the API answers and the scheduler, triggerer and dag-processor heartbeat."""
+        deadline = time.monotonic() + timeout
+        wanted = {"scheduler", "triggerer", "dag_processor"} & {c.replace("-", "_") for c in self.processes}
+        last: Any = None
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                health = httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=5).json()
+                last = health
+                if all((health.get(c) or {}).get("status") == "healthy" for c in wanted):
+                    return
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(1)
+        raise AirflowRuntimeError(f"Airflow not ready after {timeout:.0f} s (health: {last}); "
+                                  f"see the logs in {self.log_dir}")
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM every component (and its children), then SIGKILL what is left."""
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                _signal_group(proc, signal.SIGTERM)
+        end = time.monotonic() + timeout
+        for name, proc in self.processes.items():
+            try:
+                proc.wait(timeout=max(0.1, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("airflow %s did not stop in %s s; killing it", name, timeout)
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait(timeout=10)
+        for proc in self.processes.values():  # children that outlived their parent
+            _signal_group(proc, signal.SIGKILL)
+        self.processes.clear()
+
+    # -- REST API ------------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        if self._token is None:
+            resp = httpx.post(f"{self.base_url}/auth/token", timeout=30,
+                              json={"username": ADMIN_USER, "password": self.password})
+            resp.raise_for_status()
+            self._token = resp.json()["access_token"]
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        resp = httpx.request(method, f"{self.base_url}/api/v2{path}", headers=self._headers(), timeout=60,
+                             **kwargs)
+        if resp.status_code >= 400:
+            raise AirflowRuntimeError(f"{method} /api/v2{path}: HTTP {resp.status_code} {resp.text[:2000]}")
+        return resp.json() if resp.content else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> dict[str, Any]:
+        """Wait until the dag-processor has parsed `dag_id`; fails early on an import error."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            resp = httpx.get(f"{self.base_url}/api/v2/dags/{dag_id}", headers=self._headers(), timeout=30)
+            if resp.status_code == 200:
+                return resp.json()
+            errors = self.api("GET", "/importErrors").get("import_errors", [])
+            if errors:
+                raise AirflowRuntimeError("DAG import errors:\n" + "\n".join(
+                    f"{e['filename']}: {e['stack_trace'][-2000:]}" for e in errors))
+            time.sleep(1)
+        raise AirflowRuntimeError(f"DAG {dag_id} not parsed after {timeout:.0f} s; see "
+                                  f"{self.log_dir / 'dag-processor.out'}")
+
+    def unpause(self, dag_id: str) -> None:
+        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+    def trigger(self, dag_id: str, *, logical_date: datetime | None = None,
+                conf: Mapping[str, Any] | None = None, run_id: str | None = None) -> str:
+        """Start a run of `dag_id` now; returns its run id."""
+        body: dict[str, Any] = {
+            "logical_date": logical_date.isoformat() if logical_date else None,
+            "conf": dict(conf or {}),
+            "dag_run_id": run_id or f"test__{uuid.uuid4().hex[:10]}",
+        }
+        return self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        data = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
+        return {ti["task_id"]: ti["state"] for ti in data["task_instances"]}
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600, poll: float = 0.5) -> DagRunResult:
+        """Wait until the run is `success` or `failed`; raise with task states if it takes longer."""
+        started = time.monotonic()
+        while True:
+            self._check_alive()
+            run = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+            if run["state"] in TERMINAL_RUN_STATES:
+                break
+            if time.monotonic() - started > timeout:
+                raise AirflowRuntimeError(f"run {dag_id}/{run_id} still {run['state']} after {timeout:.0f} s; "
+                                          f"tasks: {self.task_states(dag_id, run_id)}")
+            time.sleep(poll)
+        return DagRunResult(dag_id=dag_id, run_id=run_id, state=run["state"],
+                            task_states=self.task_states(dag_id, run_id),
+                            seconds=_run_seconds(run) or (time.monotonic() - started),
+                            logical_date=run.get("logical_date"), conf=run.get("conf") or {})
+
+    def asset_events(self, name: str) -> list[dict[str, Any]]:
+        """Every recorded event of the Asset called `name` (oldest first)."""
+        assets = self.api("GET", "/assets", params={"name_pattern": name, "limit": 100})["assets"]
+        ids = [a["id"] for a in assets if a["name"] == name]
+        if not ids:
+            return []
+        return self.api("GET", "/assets/events", params={"asset_id": ids[0], "limit": 1000,
+                                                         "order_by": "timestamp"})["asset_events"]
+
+
+def _run_seconds(run: Mapping[str, Any]) -> float | None:
+    start, end = run.get("start_date"), run.get("end_date")
+    if not (start and end):
+        return None
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)  # the component's own session: it and the task processes it forked
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@contextmanager
+def running_airflow(
+    project_url: str,
+    *,
+    meta_server_url: str | None = None,
+    meta_database: str | None = None,
+    settings: Settings | None = None,
+    api_port: int | None = None,
+    components: Sequence[str] = COMPONENTS,
+    unpause_new_dags: bool = True,
+    parallelism: int = 8,
+    extra_env: Mapping[str, str] | None = None,
+    ready_timeout: float = 180,
+) -> Iterator[AirflowRuntime]:
+    """Airflow running against `project_url`; stopped (and a throwaway metadata database dropped) on exit.
+
+    With no `meta_database`, a throwaway `af_meta_<random>` database is created on
+    `meta_server_url` (default: the project database's server) and dropped afterwards.
+    """
+    server = meta_server_url or project_url
+    throwaway = meta_database is None
+    name = meta_database or f"af_meta_{uuid.uuid4().hex[:10]}"
+    create_database(server, name, exist_ok=not throwaway)
+    runtime = AirflowRuntime(project_url, metadata_url(server, name), settings=settings, api_port=api_port,
+                             unpause_new_dags=unpause_new_dags, parallelism=parallelism, extra_env=extra_env)
+    try:
+        runtime.migrate()
+        runtime.start(components)
+        runtime.wait_ready(ready_timeout)
+        yield runtime
+    finally:
+        runtime.stop()
+        if throwaway:
+            drop_database(server, name)
+
+
+def serve(*, port: int = 8080, settings: Settings | None = None) -> int:
+    """`partnerops serve`: the Airflow UI on `port` against the project database, until Ctrl-C."""
+    from partnerops.db import database_url, stop_embedded
+
+    settings = settings or get_settings()
+    try:
+        project_url = database_url(settings)
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                raise UserError(f"port {port} is already in use; stop what listens there or pass --port")
+        print(f"project database: {describe(project_url)}")
+        print("starting Airflow (metadata database migrations, scheduler, dag-processor, triggerer, api-server)...")
+        with running_airflow(project_url, meta_database=SERVE_METADATA_DATABASE, settings=settings,
+                             api_port=port, unpause_new_dags=False, parallelism=4) as af:
+            print(f"\nAirflow UI: http://localhost:{port}\nlogin:      {ADMIN_USER} / {af.password}\n"
+                  f"(password kept in {settings.airflow_home / 'simple_auth_manager_passwords.json'}; "
+                  f"component logs in {af.log_dir})\nPress Ctrl-C to stop.", flush=True)
+            try:
+                while True:
+                    af._check_alive()
+                    time.sleep(2)
+            except KeyboardInterrupt:
+                print("\nstopping Airflow...", flush=True)
+    finally:
+        stop_embedded()
+    return 0

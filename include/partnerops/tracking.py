@@ -1,0 +1,247 @@
+"""The `commitment_tracking` pipeline: everything the DAG does, as plain functions.
+
+The DAG file (`dags/commitment_tracking.py`) only wires these together:
+
+- `build_manifest()`: `dbt parse` into `var/dbt/manifest.json`, a build step (`partnerops
+  dbt-manifest`, `make demo`, the test fixtures). Cosmos renders the DAG from that file, so
+  parsing the DAG never calls dbt or the database.
+- `as_of_for_run()`: the date a run computes statuses as of (dbt var `as_of`).
+- `dbt_profile_env()`: the `PARTNEROPS_DB_*` variables `dbt_project/profiles.yml` reads, from
+  the project database URL, resolved when a task runs (never at parse time).
+- `check_marts_fresh()`: the status mart has rows for the as-of date; gates the TRACKING Asset.
+- `generate_docs()`: `dbt docs generate` into `var/dbt/docs/` for account managers.
+- `notify_marts_late()`: the Deadline Alert's callback (runs in the triggerer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from partnerops.settings import AIRFLOW_CONN_ID, Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DAG_ID = "commitment_tracking"
+#: The ops team's clock: the deadline and a run's default as-of date are read on it.
+OPS_TIMEZONE = "Asia/Shanghai"
+#: Marts must be fresh by this local time (OPS_TIMEZONE) on the as-of date.
+MARTS_DUE_LOCAL_TIME = "09:00"
+#: The status mart: one row per commitment instance and as-of date.
+STATUS_MART = ("marts", "commitment_statuses")
+#: Placeholder URL for `dbt parse`, which reads the profile but never connects.
+_PARSE_ONLY_URL = "postgresql://partnerops@127.0.0.1:5432/partnerops"
+
+
+# -- files ----------------------------------------------------------------------------------------
+
+def manifest_path(settings: Settings | None = None) -> Path:
+    """The dbt manifest the DAG renders from (written by `build_manifest`)."""
+    return (settings or get_settings()).data_dir / "dbt" / "manifest.json"
+
+
+def docs_dir(settings: Settings | None = None) -> Path:
+    """Where `dbt docs generate` writes the static site (index.html, manifest, catalog)."""
+    return (settings or get_settings()).data_dir / "dbt" / "docs"
+
+
+def ops_notices_path(settings: Settings | None = None) -> Path:
+    """Pipeline notices for ops (missed deadlines), one JSON object a line."""
+    return (settings or get_settings()).data_dir / "ops" / "pipeline_notices.jsonl"
+
+
+def build_manifest(settings: Settings | None = None, url: str | None = None) -> Path:
+    """Run `dbt parse` and install its manifest at `manifest_path()`; returns that path.
+
+    dbt parse reads the profile but does not connect, so no database is needed; a URL only
+    names the database in the manifest's node metadata.
+    """
+    from partnerops.dbt import run_dbt
+
+    settings = settings or get_settings()
+    target = manifest_path(settings)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="dbt-parse-", dir=target.parent) as tmp:
+        run_dbt(["parse", "--no-partial-parse"], url=url or settings.database_url or _PARSE_ONLY_URL,
+                project_dir=settings.dbt_project_dir, target_path=Path(tmp), capture=True)
+        os.replace(Path(tmp) / "manifest.json", target)
+    log.info("dbt manifest written to %s", target)
+    return target
+
+
+# -- Cosmos ---------------------------------------------------------------------------------------
+
+#: How the dbt project is rendered as tasks. `watcher` is the default; the others exist to
+#: measure the per-task overhead (bench/bench_tracking_dag.py, docs/benchmarks.md).
+RENDERINGS = ("watcher", "watcher_sync", "watcher_no_test_tasks", "local")
+RENDERING_ENV = "PARTNEROPS_TRACKING_RENDERING"
+#: Seconds between two checks of a model's status by its watcher task (Cosmos default: 10).
+WATCHER_POKE_SECONDS = 1
+_PROFILE_KEYS = ("PARTNEROPS_DB_HOST", "PARTNEROPS_DB_PORT", "PARTNEROPS_DB_USER", "PARTNEROPS_DB_PASSWORD",
+                 "PARTNEROPS_DB_NAME")
+
+
+def cosmos_config(settings: Settings | None = None, rendering: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for Cosmos' `DbtTaskGroup`: the project rendered from the manifest.
+
+    Runtime values are Jinja templates resolved when a task runs: the dbt var `as_of`
+    (`partnerops_as_of` macro) and the profile's connection variables (`partnerops_dbt_env`),
+    so that parsing never reads the database URL's secrets or touches the database.
+    """
+    from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+    settings = settings or get_settings()
+    rendering = rendering or os.environ.get(RENDERING_ENV) or "watcher"
+    if rendering not in RENDERINGS:
+        raise ValueError(f"{RENDERING_ENV}={rendering!r}: expected one of {', '.join(RENDERINGS)}")
+    operator_args: dict[str, Any] = {
+        "install_deps": False,
+        "emit_datasets": False,
+        "vars": {"as_of": "{{ partnerops_as_of(dag_run) }}"},
+        "env": {key: "{{ partnerops_dbt_env()['" + key + "'] }}" for key in _PROFILE_KEYS},
+    }
+    watcher = rendering.startswith("watcher")
+    if watcher:
+        operator_args["poke_interval"] = WATCHER_POKE_SECONDS
+        operator_args["deferrable"] = rendering != "watcher_sync"
+    return {
+        "project_config": ProjectConfig(
+            dbt_project_path=settings.dbt_project_dir,
+            manifest_path=manifest_path(settings),
+            project_name="partnerops",
+            install_dbt_deps=False,
+        ),
+        "profile_config": ProfileConfig(
+            profile_name="partnerops",
+            target_name="default",
+            profiles_yml_filepath=settings.dbt_project_dir / "profiles.yml",
+        ),
+        "execution_config": ExecutionConfig(
+            execution_mode=ExecutionMode.WATCHER if watcher else ExecutionMode.LOCAL,
+            invocation_mode=None if watcher else InvocationMode.DBT_RUNNER,
+        ),
+        "render_config": RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.NONE if rendering == "watcher_no_test_tasks" else TestBehavior.AFTER_EACH,
+            emit_datasets=False,
+        ),
+        "operator_args": operator_args,
+    }
+
+
+# -- run-time values --------------------------------------------------------------------------
+
+def as_of_for_run(dag_run: Any) -> str:
+    """The as-of date (YYYY-MM-DD) of a run.
+
+    `conf["as_of"]` when given (backfills, audits); else the logical date, or for
+    Asset-triggered runs (which have none) the time the run was due, on the ops clock.
+    """
+    conf = getattr(dag_run, "conf", None) or {}
+    if conf.get("as_of"):
+        return date.fromisoformat(str(conf["as_of"])).isoformat()
+    when = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
+    if when is None:
+        raise ValueError("the run has neither conf['as_of'], a logical date nor run_after")
+    return _local_date(when).isoformat()
+
+
+def _local_date(when: datetime) -> date:
+    if when.tzinfo is None:
+        raise ValueError(f"{when!r} has no time zone")
+    return when.astimezone(ZoneInfo(OPS_TIMEZONE)).date()
+
+
+def project_database_url() -> str:
+    """The project database URL inside a task: `PARTNEROPS_DATABASE_URL`, else the Airflow connection."""
+    url = os.environ.get("PARTNEROPS_DATABASE_URL")
+    if url:
+        return url
+    from airflow.sdk import BaseHook
+
+    return BaseHook.get_connection(AIRFLOW_CONN_ID).get_uri().replace("postgres://", "postgresql://", 1)
+
+
+def dbt_profile_env() -> dict[str, str]:
+    """`PARTNEROPS_DB_*` for `profiles.yml`, for the running task (a Jinja macro in the DAG)."""
+    from partnerops.dbt import dbt_env
+
+    return dbt_env(project_database_url())
+
+
+# -- tasks ----------------------------------------------------------------------------------------
+
+def check_marts_fresh(url: str, as_of: str) -> int:
+    """Rows of the status mart for `as_of`; raises if there are none (the marts are not fresh)."""
+    from partnerops.db import connect
+
+    schema, table = STATUS_MART
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select to_regclass(%s)", (f"{schema}.{table}",))
+        if cur.fetchone()[0] is None:
+            raise RuntimeError(f"the status mart {schema}.{table} does not exist; did dbt build it?")
+        cur.execute(f'select count(*) from "{schema}"."{table}" where as_of_date = %s', (as_of,))
+        rows = cur.fetchone()[0]
+    if rows == 0:
+        raise RuntimeError(f"{schema}.{table} has no rows as of {as_of}: the marts are not fresh")
+    return rows
+
+
+def tracking_event_extra(as_of: str, rows: int, dag_run: Any) -> dict[str, Any]:
+    """What the TRACKING Asset event says: which date is fresh, and from which run."""
+    return {"as_of": as_of, "status_rows": rows, "run_id": getattr(dag_run, "run_id", None)}
+
+
+def generate_docs(url: str, settings: Settings | None = None, as_of: str | None = None) -> Path:
+    """`dbt docs generate` into `docs_dir()`; returns the path of index.html."""
+    from partnerops.dbt import run_dbt
+
+    settings = settings or get_settings()
+    out = docs_dir(settings)
+    out.mkdir(parents=True, exist_ok=True)
+    run_dbt(["docs", "generate"], url=url, as_of=as_of, project_dir=settings.dbt_project_dir,
+            target_path=out, capture=True)
+    shutil.rmtree(out / "logs", ignore_errors=True)
+    index = out / "index.html"
+    if not index.exists():
+        raise RuntimeError(f"dbt docs generate wrote no {index}")
+    return index
+
+
+# -- deadline ----------------------------------------------------------------------------------
+
+async def notify_marts_late(context: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
+    """Deadline Alert callback: the marts were not fresh in time. Runs in the triggerer.
+
+    Logs a warning and appends a notice to `ops_notices_path()`. The alerting DAG (issue 5)
+    reads that file; it is also where ops look first when the UI shows a missed deadline.
+    """
+    context = context or {}
+    dag_run = context.get("dag_run") or {}
+    deadline = context.get("deadline") or {}
+    notice = {
+        "kind": "deadline_missed",
+        "dag_id": dag_run.get("dag_id", DAG_ID),
+        "run_id": dag_run.get("dag_run_id") or dag_run.get("run_id"),
+        "logical_date": dag_run.get("logical_date"),
+        "deadline_time": str(deadline.get("deadline_time")) if deadline.get("deadline_time") else None,
+        "message": kwargs.get("message") or "commitment-tracking marts are late",
+        "noticed_at": datetime.now(ZoneInfo(OPS_TIMEZONE)).isoformat(timespec="seconds"),
+    }
+    log.warning("DEADLINE MISSED: %(message)s (dag %(dag_id)s, run %(run_id)s, deadline %(deadline_time)s)",
+                notice)
+    path = ops_notices_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(notice, ensure_ascii=False) + "\n")
+    # Airflow stores the return value as the callback's output: a string, not a mapping.
+    return f"ops notified in {path}: {notice['message']}"
