@@ -108,6 +108,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(full_scale=args.full_scale)
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from partnerops.evidence.cli import simulate_command
+
+    return simulate_command(args)
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    from partnerops.evidence.cli import load_command
+
+    return load_command(args)
+
+
 def _cmd_airflow(args: argparse.Namespace) -> int:
     """Run the Airflow CLI with the project's Airflow configuration."""
     import shutil
@@ -154,6 +166,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2015)
     p.add_argument("--year", type=int, default=2026, help="calendar year of the one-year terms")
     p.add_argument("--out", required=True, metavar="DIR")
+
+    p = add("simulate", _cmd_simulate, "Write realistic evidence feed files (deterministic for a seed).")
+    p.add_argument("--start", metavar="YYYY-MM-DD", help="first business date (default: --days before --end)")
+    p.add_argument("--end", metavar="YYYY-MM-DD", help="last business date (default: yesterday, Asia/Shanghai)")
+    p.add_argument("--days", type=int, default=1, help="number of days when --start is not given (default 1)")
+    p.add_argument("--sample", action="store_true",
+                   help="simulate for the sample corpus instead of the agreements in the database")
+    p.add_argument("--seed", type=int, default=2015)
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="order volume as a fraction of the reference 300,000 orders a day (default 1)")
+    p.add_argument("--fault", action="append", default=[], metavar="NAME=RATE",
+                   help="set a fault rate, e.g. late_shipment=0.08 (repeatable; see docs/evidence-formats.md)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: the evidence inbox)")
+
+    p = add("load", _cmd_load, "Load evidence feed files (or folders of them) into the raw tables.")
+    p.add_argument("paths", nargs="+", metavar="PATH")
 
     p = add("demo", _cmd_demo, "Run the main job end to end on the embedded (or configured) database.")
     p.add_argument("--full-scale", action="store_true", help="use the reference scenario's full volume")

@@ -56,6 +56,11 @@ class Settings:
         return self.data_dir / "quarantine"
 
     @property
+    def evidence_inbox(self) -> Path:
+        """Where evidence feed files are delivered (`<feed>/<feed>_<date>...`); the evidence DAGs load from here."""
+        return self.data_dir / "inbox" / "evidence"
+
+    @property
     def embedded_pgdata(self) -> Path:
         return self.data_dir / "pgdata"
 
