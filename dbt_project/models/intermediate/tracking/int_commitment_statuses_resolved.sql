@@ -6,9 +6,10 @@
       3. delivered          a late delivery an account manager accepted (accept_late);
       4. excused            the other side's commitment this one depends on is breached,
                             and this one is not delivered;
-      5. insufficient_data  the base status is at_risk or breached, but the feed that would
-                            prove delivery is stale, or no load of it arrived after the
-                            deadline: a missing feed never reads as a breach;
+      5. insufficient_data  at_risk while the feed that would prove delivery is stale, or
+                            breached while no load of that feed has arrived after the
+                            deadline: a missing feed never reads as a breach (a threshold
+                            breach rests on windows the feed covered, so it stands);
       6. the base status.
     A dispute does not change the status; it sets is_disputed.
 #}
@@ -102,7 +103,7 @@ dependencies as (
         and dependency.commitment_id = based.depends_on_commitment_id
         and dependency.as_of_date = based.as_of_date
         and dependency.base_status = 'breached'
-        and not coalesce(dependency.is_feed_stale or dependency.feed_last_load_date <= dependency.breach_date, false)
+        and coalesce(dependency.feed_last_load_date > dependency.breach_date, false)
     group by based.commitment_instance_id, based.as_of_date
 
 ),
@@ -116,11 +117,9 @@ flagged as (
         late_acceptances.decided_by as late_accepted_by,
         disputes.decided_by is not null as is_disputed,
         dependencies.breached_dependency,
-        based.base_status in ('at_risk', 'breached')
-        and (
-            coalesce(based.is_feed_stale, true)
-            or (based.base_status = 'breached' and based.feed_last_load_date <= based.breach_date)
-        ) as lacks_data
+        (based.base_status = 'at_risk' and coalesce(based.is_feed_stale, true))
+        or (based.base_status = 'breached' and based.kind <> 'threshold'
+            and coalesce(based.feed_last_load_date <= based.breach_date, true)) as lacks_data
 
     from based
     left join latest_decisions as waivers
@@ -162,11 +161,12 @@ resolved as (
                 then 'late delivery accepted by ' || late_accepted_by
             when breached_dependency is not null and base_status not in ('delivered', 'delivered_late')
                 then 'the other side breached ' || breached_dependency || ', which this depends on'
-            when lacks_data and coalesce(is_feed_stale, true)
+            when lacks_data and base_status = 'at_risk'
                 then 'the ' || coalesce(feed, evidence_type) || ' feed is stale (last load '
                 || coalesce(feed_last_load_date::text, 'never') || ')'
             when lacks_data
                 then 'no ' || coalesce(feed, evidence_type) || ' load since the deadline ' || breach_date::text
+                || ' (last load ' || coalesce(feed_last_load_date::text, 'never') || ')'
         end as status_reason
 
     from flagged
