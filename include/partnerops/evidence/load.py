@@ -205,13 +205,13 @@ def load_file(conn: psycopg2.extensions.connection, ff: FeedFile, *, triggered_b
     except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
         _rollback(conn)
         raise UserError(
-            f"{ff.path}: lost the database connection while loading ({str(exc).strip() or type(exc).__name__}). "
+            f"{ff.path}: lost the database connection while loading ({_one_line(exc)}). "
             "Nothing of this file was kept; load it again when the database is back."
         ) from None
     except psycopg2.DataError as exc:
         _rollback(conn)
         raise UserError(
-            f"{ff.path}: the database refused a value that the format checks accepted: {str(exc).strip()}. "
+            f"{ff.path}: the database refused a value that the format checks accepted: {_one_line(exc)}. "
             "Fix or remove that row and load the file again, and please report it as a bug."
         ) from None
     except BaseException:
@@ -225,6 +225,10 @@ def load_file(conn: psycopg2.extensions.connection, ff: FeedFile, *, triggered_b
              result.rows_in_file, result.rows_loaded, result.rows_duplicate, result.rows_quarantined,
              result.seconds)
     return result
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _rollback(conn: psycopg2.extensions.connection) -> None:
