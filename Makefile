@@ -14,7 +14,7 @@ export PARTNEROPS_DATA_DIR ?= $(CURDIR)/var
 export AIRFLOW_HOME ?= $(PARTNEROPS_DATA_DIR)/airflow
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test lint bench docs lock clean
+.PHONY: help venv demo serve test lint bench docs lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +29,9 @@ venv: $(STAMP) ## Create .venv and install the pinned dependencies
 
 demo: $(STAMP) ## Run the main job end to end (embedded PostgreSQL unless PARTNEROPS_DATABASE_URL is set)
 	$(BIN)/partnerops demo
+
+serve: $(STAMP) ## Start Airflow (UI on :8080, scheduler, ...) on the project database; prints URL and login
+	$(BIN)/partnerops serve
 
 test: $(STAMP) ## Run the whole test suite against PostgreSQL (PARTNEROPS_TEST_ADMIN_URL)
 	$(BIN)/pytest

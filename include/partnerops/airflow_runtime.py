@@ -6,7 +6,8 @@ scheduler does: Asset events, deadlines, deferral. `AirflowRuntime` starts the c
 Airflow 3 needs to run DAGs for real, with `airflow_environ()` plus:
 
 - a PostgreSQL metadata database (never SQLite, since tasks run in parallel): a throwaway
-  `af_meta_<random>` database for tests, or the fixed `partnerops_airflow` database for serve;
+  `af_meta_<random>` database for tests, or `<project database>_airflow` next to the project
+  database for serve (kept, so runs and their history survive restarts);
 - `LocalExecutor`, and the API server on a chosen port, which also serves the Execution API
   that task processes talk to;
 - the simple auth manager, with one `admin` user whose password is kept in
@@ -53,7 +54,6 @@ log = logging.getLogger(__name__)
 
 #: Every component a DAG run needs; `triggerer` runs deferred sensors and deadline callbacks.
 COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer")
-SERVE_METADATA_DATABASE = "partnerops_airflow"
 ADMIN_USER = "admin"
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 _SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
@@ -423,19 +423,30 @@ def running_airflow(
             drop_database(server, name)
 
 
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(*, port: int = 8080, settings: Settings | None = None) -> int:
     """`partnerops serve`: the Airflow UI on `port` against the project database, until Ctrl-C."""
     from partnerops.db import database_url, stop_embedded
 
     settings = settings or get_settings()
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         project_url = database_url(settings)
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 raise UserError(f"port {port} is already in use; stop what listens there or pass --port")
         print(f"project database: {describe(project_url)}")
+        from partnerops.tracking import build_manifest, manifest_path
+
+        if not manifest_path(settings).exists():
+            print(f"dbt manifest: {build_manifest(settings, project_url)}")
         print("starting Airflow (metadata database migrations, scheduler, dag-processor, triggerer, api-server)...")
-        with running_airflow(project_url, meta_database=SERVE_METADATA_DATABASE, settings=settings,
+        meta_database = urlsplit(project_url).path.lstrip("/") + "_airflow"
+        with running_airflow(project_url, meta_database=meta_database, settings=settings,
                              api_port=port, unpause_new_dags=False, parallelism=4) as af:
             print(f"\nAirflow UI: http://localhost:{port}\nlogin:      {ADMIN_USER} / {af.password}\n"
                   f"(password kept in {settings.airflow_home / 'simple_auth_manager_passwords.json'}; "

@@ -134,6 +134,19 @@ def _cmd_airflow(args: argparse.Namespace) -> int:
     return EXIT_OK  # not reached
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from partnerops.airflow_runtime import serve
+
+    return serve(port=args.port)
+
+
+def _cmd_dbt_manifest(args: argparse.Namespace) -> int:
+    from partnerops.tracking import build_manifest
+
+    print(f"dbt manifest: {build_manifest()}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="partnerops",
@@ -191,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("airflow", _cmd_airflow, "Run the Airflow CLI with the project's configuration.")
     p.add_argument("airflow_args", nargs=argparse.REMAINDER)
+
+    p = add("serve", _cmd_serve, "Start Airflow (UI, scheduler, ...) on the project database until Ctrl-C.")
+    p.add_argument("--port", type=int, default=8080, help="port of the UI and API (default 8080)")
+
+    add("dbt-manifest", _cmd_dbt_manifest, "Write the dbt manifest the commitment_tracking DAG renders from.")
     return parser
 
 
