@@ -29,7 +29,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,19 @@ import psycopg2.extensions
 
 from partnerops.db import connect
 from partnerops.errors import UserError
-from partnerops.evidence.feeds import FEED_NAMES, FEEDS, FILE_NAME_HELP, Feed, FeedFile, parse_feed_file_name
+from partnerops.evidence.feeds import (
+    BUSINESS_TZ,
+    FEED_NAMES,
+    FEEDS,
+    FILE_NAME_HELP,
+    Feed,
+    FeedFile,
+    parse_feed_file_name,
+)
 from partnerops.evidence.validate import BadLine, FileRows
+from partnerops.settings import Settings, get_settings
 
-__all__ = ["FileLoad", "LoadReport", "find_feed_files", "load_files", "load_inbox", "pending_files"]
+__all__ = ["FileLoad", "LoadReport", "find_feed_files", "load_delivered", "load_files", "load_inbox", "pending_files"]
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +194,17 @@ def load_inbox(feed: str, *, database_url: str, inbox: Path, up_to: date | None 
     totals["feed"] = feed
     totals["load_ids"] = [f.load_id for f in report.files]
     return totals
+
+
+def load_delivered(feed: str, *, triggered_by: str = "airflow", settings: Settings | None = None,
+                   today: date | None = None) -> dict[str, Any]:
+    """What an evidence DAG runs: load the files of `feed` delivered by today (Asia/Shanghai)."""
+    from partnerops.db import database_url
+
+    settings = settings or get_settings()
+    today = today or datetime.now(BUSINESS_TZ).date()
+    return load_inbox(feed, database_url=database_url(settings), inbox=settings.evidence_inbox / feed,
+                      up_to=today, triggered_by=triggered_by)
 
 
 def _prepare_session(conn: psycopg2.extensions.connection) -> None:
