@@ -40,6 +40,7 @@ class FileOutcome:
     agreement_id: str | None = None
     version: int | None = None
     problems: tuple[Problem, ...] = ()
+    brand_name: str | None = None
 
 
 @dataclass
@@ -143,7 +144,8 @@ def _take_in(cur, item: CheckedFile, run_id: int, settings: Settings) -> FileOut
     )
     existing = cur.fetchone()
     if existing and existing[0] == item.content_hash:
-        outcome = FileOutcome(file, "unchanged", agreement.agreement_id, agreement.version)
+        outcome = FileOutcome(file, "unchanged", agreement.agreement_id, agreement.version,
+                              brand_name=agreement.brand_name)
     elif existing:
         problem = Problem(
             file, "version",
@@ -153,7 +155,8 @@ def _take_in(cur, item: CheckedFile, run_id: int, settings: Settings) -> FileOut
         return _quarantine(cur, item, [problem], run_id, settings)
     else:
         _insert_version(cur, agreement, item, run_id)
-        outcome = FileOutcome(file, "loaded", agreement.agreement_id, agreement.version)
+        outcome = FileOutcome(file, "loaded", agreement.agreement_id, agreement.version,
+                              brand_name=agreement.brand_name)
     _record(cur, run_id, item, outcome)
     return outcome
 

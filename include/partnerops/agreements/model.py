@@ -185,7 +185,7 @@ def _commitment(raw: dict[str, Any]) -> Commitment:
         threshold=Threshold(**raw["threshold"]) if raw.get("threshold") else None,
         grace=Offset.parse(raw.get("grace")),
         warning=Warning(
-            elapsed_share=warning.get("elapsed_share"),
+            elapsed_share=warning.get("elapsed_share", DEFAULT_WARNING_ELAPSED_SHARE),
             business_days_before_due=warning.get("business_days_before_due"),
         )
         if warning
@@ -200,7 +200,7 @@ def agreement_from_document(doc: dict[str, Any]) -> Agreement:
     """Build the typed model from a document that has passed schema validation."""
     return Agreement(
         agreement_id=doc["agreement_id"],
-        version=doc["version"],
+        version=int(doc["version"]),  # JSON Schema counts 2.0 as an integer
         title=doc.get("title"),
         amendment_note=doc.get("amendment_note"),
         brand_id=doc["brand"]["id"],

@@ -8,6 +8,9 @@ parser saw that field, and a plain message.
 from __future__ import annotations
 
 import hashlib
+import math
+import re
+import reprlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,10 +22,16 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from partnerops.agreements.model import Agreement, agreement_from_document, agreement_schema
+from partnerops.agreements.model import (
+    Agreement,
+    agreement_from_document,
+    agreement_schema,
+    services_by_pillar,
+)
 
 AGREEMENT_SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 1_000_000
+MAX_VALUES = 100_000  # values in a document once YAML aliases are expanded
 
 # Metrics and the evidence feed they are computed from.
 METRIC_EVIDENCE = {
@@ -35,8 +44,12 @@ METRIC_EVIDENCE = {
     "records_delivered": "data_delivery",
 }
 SHARE_METRICS = {"shipped_within_48h_share", "delivered_within_72h_share", "repeat_purchase_rate", "o2o_order_share"}
-KIND_BLOCKS = {"deliverable": ("due", "opens"), "recurring": ("recurrence",), "quota": ("quota",),
-               "threshold": ("threshold",)}
+KIND_BLOCKS = {
+    "deliverable": ("due", "opens"),
+    "recurring": ("recurrence",),
+    "quota": ("quota",),
+    "threshold": ("threshold",),
+}
 
 
 @dataclass(frozen=True)
@@ -82,10 +95,23 @@ class _DuplicateKey(yaml.MarkedYAMLError):
     pass
 
 
+_YAML_TYPE_NAMES = {"NoneType": "null", "bool": "a boolean", "int": "a number", "float": "a number"}
+
+
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise _DuplicateKey(
+                problem="a field name must be a plain word, not a list or mapping", problem_mark=key_node.start_mark
+            )
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, str):
+            raise _DuplicateKey(
+                problem=f"the field name {key_node.value!r} is not a word (YAML reads it as "
+                f"{_YAML_TYPE_NAMES.get(type(key).__name__, type(key).__name__)}); use a field name such as 'title'",
+                problem_mark=key_node.start_mark,
+            )
         if key in seen:
             raise _DuplicateKey(problem=f"the field '{key}' appears twice", problem_mark=key_node.start_mark)
         seen.add(key)
@@ -131,31 +157,84 @@ def _line_of(root: yaml.Node | None, parts: list[Any]) -> int | None:
     return line
 
 
-def _schema_message(error: ValidationError) -> tuple[list[Any], str]:
-    """A plain message and the field path for one schema error."""
+_SHORT = reprlib.Repr()
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxlevel = 60, 60, 4, 4, 2
+_JSON_TYPES = {"string": "text", "integer": "an integer", "number": "a number", "boolean": "true or false",
+               "object": "a mapping of fields", "array": "a list", "null": "empty"}
+
+
+def _found(value: Any) -> str:
+    """What a value is, in the words of the messages, with a short rendering of it."""
+    if value is None:
+        return "nothing (null)"
+    kind = ("true/false" if isinstance(value, bool) else "a number" if isinstance(value, int | float)
+            else "text" if isinstance(value, str) else "a list" if isinstance(value, list)
+            else "a mapping" if isinstance(value, dict) else type(value).__name__)
+    return f"{kind} {_SHORT.repr(value)}"
+
+
+def _pattern_hint(pattern: str) -> str:
+    if "@" in pattern:
+        return "is not an email address (name@example.com)"
+    if pattern == "^[A-Z]{3}$":
+        return "is not a currency code; use three capital letters such as CNY"
+    if "A-Za-z0-9._-" in pattern:
+        return "is not a valid id: use letters, digits, '.', '_' or '-', start with a letter or digit, at most 64"
+    if "a-z0-9_-" in pattern:
+        return ("is not a valid id: use lower-case letters, digits, '_' or '-', start with a letter or digit, "
+                "at most 64")
+    return f"does not have the expected form (pattern {pattern})"
+
+
+def _schema_message(error: ValidationError) -> tuple[list[Any], str] | None:
+    """A plain message and the field path for one schema error (None: said better by another error)."""
     path = list(error.absolute_path)
     name = path[-1] if path and isinstance(path[-1], str) else "value"
-    v = error.validator
+    v, limit, value = error.validator, error.validator_value, error.instance
     if v == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return path + [missing], f"the required field '{missing}' is missing"
     if v == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return path + extra[:1], f"unknown field(s) {', '.join(map(repr, extra))}; check the spelling against docs/agreement-format.md"
+        extra = sorted(set(value) - set(error.schema.get("properties", {})))
+        return path + extra[:1], (f"unknown field(s) {', '.join(map(repr, extra))}; "
+                                  "check the spelling against docs/agreement-format.md")
+    if v == "enum" and name == "service" and "then" in error.schema_path:
+        # the pillar's own list of services (the schema's if/then per pillar)
+        pillar = next(p for p, names in services_by_pillar().items() if names == list(limit))
+        owner = next((p for p, names in services_by_pillar().items() if value in names), None)
+        if owner is None:
+            return None  # an unknown service: the plain enum error already says so
+        return path, (f"the service {value!r} belongs to the {owner} pillar, not {pillar}; "
+                      f"{pillar} services are: {', '.join(limit)}")
     if v == "enum":
-        allowed = ", ".join(map(str, error.validator_value))
-        return path, f"unknown {name} {error.instance!r}; expected one of: {allowed}"
+        return path, f"unknown {name} {_SHORT.repr(value)}; expected one of: {', '.join(map(str, limit))}"
     if v == "const":
-        return path, f"must be {error.validator_value!r}, found {error.instance!r}"
+        return path, f"must be {limit!r}, found {_found(value)}"
     if v == "type":
-        expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
-        return path, f"must be {'an' if expected[0] in 'aeiou' else 'a'} {expected}, found {type(error.instance).__name__} {error.instance!r}"
-    if v in ("pattern", "format") and ("date" in str(error.schema.get("format", "")) or "date" in str(error.validator_value)):
-        return path, f"{error.instance!r} is not a valid date; write YYYY-MM-DD"
+        expected = [limit] if isinstance(limit, str) else list(limit)
+        return path, f"must be {' or '.join(_JSON_TYPES.get(t, t) for t in expected)}, found {_found(value)}"
+    if v in ("pattern", "format") and error.schema.get("format") == "date":
+        return path, f"{_SHORT.repr(value)} is not a valid date; write YYYY-MM-DD"
     if v == "pattern":
-        return path, f"{error.instance!r} has characters that are not allowed here (pattern {error.validator_value})"
+        return path, f"{_SHORT.repr(value)} {_pattern_hint(limit)}"
     if v in ("minProperties", "maxProperties") and path and path[-1] in ("grace", "due_after"):
         return path, "give exactly one of 'days' or 'business_days'"
+    if v == "minProperties":
+        return path, f"give at least {limit} of: {', '.join(error.schema.get('properties', {}))}"
+    if v == "maxProperties":
+        return path, f"has {len(value)} entries; at most {limit} are allowed"
+    if v == "minItems":
+        return path, f"must list at least {limit} item(s), found {len(value)}"
+    if v == "maxItems":
+        return path, f"lists {len(value)} items; at most {limit} are allowed"
+    if v == "minLength":
+        return path, "must not be empty" if limit == 1 else f"must be at least {limit} characters long"
+    if v == "maxLength":
+        return path, f"is {len(value)} characters long; at most {limit} are allowed"
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        bound = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "greater than",
+                 "exclusiveMaximum": "less than"}[v]
+        return path, f"must be {bound} {limit}, found {_SHORT.repr(value)}"
     return path, error.message
 
 
@@ -168,9 +247,12 @@ def _cross_field_problems(doc: dict[str, Any]) -> Iterator[tuple[list[Any], str]
         yield ["term", "end"], f"the term ends ({term_end}) before it starts ({term_start})"
     if signed > term_end:
         yield ["signed_date"], f"signed on {signed}, after the term ended ({term_end})"
+    if doc["version"] > 1 and "amendment_note" not in doc:
+        yield ["amendment_note"], (f"version {doc['version']} is an amendment: say what it changes and why "
+                                   "in amendment_note")
     try:
         ZoneInfo(doc.get("timezone", "Asia/Shanghai"))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones, e.g. 'America'
         yield ["timezone"], f"unknown time zone {doc['timezone']!r}; use an IANA name such as Asia/Shanghai"
 
     def in_term(value: str | None, where: list[Any], what: str) -> Iterator[tuple[list[Any], str]]:
@@ -200,14 +282,23 @@ def _cross_field_problems(doc: dict[str, Any]) -> Iterator[tuple[list[Any], str]
         yield from in_term(rec.get("starts"), here + ["recurrence", "starts"], "first period start")
         yield from in_term(rec.get("ends"), here + ["recurrence", "ends"], "last period end")
         if rec.get("starts") and rec.get("ends") and rec["starts"] > rec["ends"]:
-            yield here + ["recurrence", "ends"], f"the recurrence ends ({rec['ends']}) before it starts ({rec['starts']})"
+            yield (
+                here + ["recurrence", "ends"],
+                f"the recurrence ends ({rec['ends']}) before it starts ({rec['starts']})",
+            )
         thr = c.get("threshold")
         if thr:
             needed = METRIC_EVIDENCE[thr["metric"]]
             if c["evidence"]["type"] != needed:
-                yield here + ["evidence", "type"], f"the metric {thr['metric']} is computed from {needed} evidence, not {c['evidence']['type']}"
+                yield (
+                    here + ["evidence", "type"],
+                    f"the metric {thr['metric']} is computed from {needed} evidence, not {c['evidence']['type']}",
+                )
             if thr["metric"] in SHARE_METRICS and thr["target"] > 1:
-                yield here + ["threshold", "target"], f"{thr['metric']} is a share between 0 and 1; {thr['target']} is out of range"
+                yield (
+                    here + ["threshold", "target"],
+                    f"{thr['metric']} is a share between 0 and 1; {thr['target']} is out of range",
+                )
 
     for i, c in enumerate(commitments):
         dep = c.get("depends_on")
@@ -219,8 +310,13 @@ def _cross_field_problems(doc: dict[str, Any]) -> Iterator[tuple[list[Any], str]
         elif dep not in by_id:
             yield where, f"depends on {dep!r}, but no commitment in this agreement has that id"
         elif by_id[dep][1]["obligor"] == c["obligor"]:
-            yield where, (f"depends on {dep!r}, which the same side ({c['obligor']}) owes; "
-                          "depends_on names a commitment of the other side")
+            yield (
+                where,
+                (
+                    f"depends on {dep!r}, which the same side ({c['obligor']}) owes; "
+                    "depends_on names a commitment of the other side"
+                ),
+            )
     # A chain of dependencies that comes back to its start can never be judged.
     for start in by_id:
         seen, cur = [start], by_id[start][1].get("depends_on")
@@ -230,6 +326,76 @@ def _cross_field_problems(doc: dict[str, Any]) -> Iterator[tuple[list[Any], str]
         if cur == start and len(seen) > 1:
             yield ["commitments", by_id[start][0], "depends_on"], "circular dependency: " + " -> ".join(seen + [start])
             break
+
+
+_END = object()
+_ONE_LINE_FIELDS = {"name", "title"}  # printed in lists, DAG names and alerts
+_LINE_BREAK = re.compile(r"[\t\n\r\u2028\u2029\x85]")
+_BAD_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _expanded_size(value: Any) -> int:
+    """How many values `value` holds with aliases expanded; more than MAX_VALUES if it refers to itself.
+
+    Iterative, so that deep nesting cannot exhaust Python's stack, and it stops counting
+    past MAX_VALUES, so that a few aliases cannot make it expand a billion values.
+    """
+    sizes: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[tuple[Any, Iterator[Any]]] = []
+    total: dict[int, int] = {}
+
+    def enter(v: Any) -> int | None:
+        if not isinstance(v, dict | list):
+            return 1
+        if id(v) in sizes:
+            return sizes[id(v)]
+        if id(v) in on_stack:
+            return MAX_VALUES + 1
+        on_stack.add(id(v))
+        total[id(v)] = 1
+        stack.append((v, iter(v.values() if isinstance(v, dict) else v)))
+        return None
+
+    first = enter(value)
+    if first is not None:
+        return first
+    while stack:
+        v, children = stack[-1]
+        child = next(children, _END)
+        if child is _END or total[id(v)] > MAX_VALUES:
+            stack.pop()
+            on_stack.discard(id(v))
+            sizes[id(v)] = total[id(v)]
+            if stack:
+                total[id(stack[-1][0])] += total[id(v)]
+            continue
+        size = enter(child)
+        if size is not None:
+            total[id(v)] += size
+    return sizes[id(value)]
+
+
+def _value_problems(doc: Any) -> Iterator[tuple[list[Any], str]]:
+    """Values no field may hold: numbers that are not finite, text with control or broken characters.
+
+    The schema lets these through (NaN passes every numeric bound), but PostgreSQL refuses
+    NUL characters and NaN in JSON, and control characters would garble printed output.
+    """
+    todo: list[tuple[list[Any], Any]] = [([], doc)]
+    while todo:  # depth first, in document order, without recursion
+        parts, value = todo.pop()
+        if isinstance(value, dict):
+            todo.extend((parts + [k], v) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            todo.extend((parts + [i], v) for i, v in reversed(list(enumerate(value))))
+        elif isinstance(value, float) and not math.isfinite(value):
+            yield parts, f"must be a finite number, found {value}"
+        elif isinstance(value, str) and (bad := _BAD_CHAR.search(value)):
+            yield parts, (f"contains the control or invalid character U+{ord(bad.group()):04X} at position "
+                          f"{bad.start() + 1}; only printable text, tabs and line breaks are allowed")
+        elif isinstance(value, str) and parts and parts[-1] in _ONE_LINE_FIELDS and _LINE_BREAK.search(value):
+            yield parts, "must be a single line (no line breaks or tabs); put longer text in description"
 
 
 def check_bytes(data: bytes, file: str) -> CheckedFile:
@@ -256,6 +422,8 @@ def check_bytes(data: bytes, file: str) -> CheckedFile:
         return fail([], f"not valid YAML{col}: {exc.problem or exc.context}", line)
     except yaml.YAMLError as exc:
         return fail([], f"not valid YAML: {exc}")
+    except RecursionError:
+        return fail([], "the YAML is nested too deeply to be an agreement document")
     if not docs or docs == [None]:
         return fail([], "the file is empty; an agreement document is a YAML mapping of fields")
     if len(docs) > 1:
@@ -263,6 +431,11 @@ def check_bytes(data: bytes, file: str) -> CheckedFile:
     doc = docs[0]
     if not isinstance(doc, dict):
         return fail([], f"the document must be a mapping of fields, found {type(doc).__name__}", 1)
+    if _expanded_size(doc) > MAX_VALUES:
+        return fail([], f"the document holds more than {MAX_VALUES} values once YAML aliases (*name) are "
+                        "expanded, or an alias refers to itself; write the values out")
+    for parts, message in _value_problems(doc):
+        fail(parts, message, _line_of(root, parts))
 
     validator = Draft202012Validator(agreement_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
     errors = sorted(validator.iter_errors(doc), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
@@ -270,7 +443,10 @@ def check_bytes(data: bytes, file: str) -> CheckedFile:
     for error in errors:
         if error.validator in ("if", "allOf"):
             continue
-        parts, message = _schema_message(error)
+        said = _schema_message(error)
+        if said is None:
+            continue
+        parts, message = said
         key = (_field_path(parts), message)
         if key not in seen:
             seen.add(key)
@@ -304,6 +480,8 @@ def check_paths(paths: Iterable[Path | str]) -> list[CheckedFile]:
         path = Path(raw)
         files = list(iter_agreement_files([path]))
         if path.is_dir() and not files:
-            results.append(CheckedFile(path, "", problems=[Problem(str(path), "", "the folder holds no .yaml or .yml files")]))
+            results.append(
+                CheckedFile(path, "", problems=[Problem(str(path), "", "the folder holds no .yaml or .yml files")])
+            )
         results.extend(check_file(f) for f in files)
     return results

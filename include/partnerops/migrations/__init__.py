@@ -32,13 +32,29 @@ def head_revision() -> str:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Apply every migration up to `revision` (idempotent)."""
-    command.upgrade(_config(url), revision)
+    """Apply every migration up to `revision` (idempotent).
+
+    An unreachable server or a malformed URL is a `UserError` with a plain message.
+    """
+    from sqlalchemy.exc import ArgumentError
+
+    from partnerops.db import connect, describe
+    from partnerops.errors import UserError
+
+    with connect(url, autocommit=True):  # fails first, and plainly, if the server cannot be reached
+        pass
+    try:
+        command.upgrade(_config(url), revision)
+    except ArgumentError as exc:
+        raise UserError(
+            f"the database URL {describe(url)} is not one the migrations can use ({exc}); "
+            "write it as postgresql://user:password@host:5432/database"
+        ) from None
 
 
 def current_revision(url: str) -> str | None:
-    from sqlalchemy import create_engine, pool
     from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine, pool
 
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
