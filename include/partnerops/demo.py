@@ -40,6 +40,11 @@ def run_demo(*, full_scale: bool = False) -> int:
         report = run_intake([corpus], database_url=url, triggered_by="demo", settings=settings)
         print(report.summary())
         print(f"registry snapshot for the DAGs: {report.registry_path}")
+
+        _step("Evidence: 30 days of feeds simulated for the agreements and loaded (partnerops simulate / load)")
+        from partnerops.evidence.demo import simulate_and_load
+
+        simulate_and_load(url, settings=settings, full_scale=full_scale)
     finally:
         stop_embedded()
     print(f"\nDone in {time.monotonic() - started:.1f} s.")
