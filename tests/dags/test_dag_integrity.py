@@ -85,7 +85,10 @@ def test_every_dag_file_imports_without_errors(parsed):
     result, _ = parsed
     assert result["import_errors"] == {}
     dag_files = {Path(d["fileloc"]).name for d in result["dags"].values()}
-    expected = {p.name for p in get_settings().dags_folder.glob("*.py") if not p.name.startswith("_")}
+    # A per-agreement shard file defines only the agreements that hash to it, so with a small
+    # registry some define none; tests/dags/test_agreement_dags.py checks them.
+    expected = {p.name for p in get_settings().dags_folder.glob("*.py")
+                if not p.name.startswith("_") and not p.name.startswith("agreements_shard_")}
     assert expected <= dag_files, f"DAG files that define no DAG: {expected - dag_files}"
 
 

@@ -1,0 +1,596 @@
+"""One Airflow DAG per current agreement, generated from the registry snapshot.
+
+The thin files `dags/agreements_shard_NN.py` call `shard_dags(__file__)`. Each builds the
+DAGs of the agreements whose DAG id hashes to its shard, so that parse time per file stays
+flat as agreements grow (see `bench/bench_dag_parse.py`); when a task runs, Airflow's
+parsing context names its DAG and only that one is built. Parsing reads only the registry
+snapshot (`partnerops.registry`), never the database.
+
+Shape of `agreement__<id>` (scheduled on the `partnerops.tracking` Asset):
+
+    read_marts ──> <pillar>.<commitment>  (one task group per pillar, one task per commitment) ──> scorecard
+               └─> account_manager_decision  (human-in-the-loop, mapped over at-risk/breached) ─┘
+
+What a commitment's status looks like in the grid (`TASK_STATES`, documented in the README,
+"Reading the per-agreement DAGs"):
+
+- delivered, delivered_late, waived, superseded: **success**;
+- pending, on_track, paused, excused, insufficient_data (or not listed yet): **skipped**;
+- at_risk: **deferred** until the run's decision window closes (no worker slot held), then skipped;
+- breached: **failed** at once, never retried;
+- pipeline failure (marts missing or unreadable): `read_marts` **failed** and every commitment
+  **upstream_failed**; only then does the run itself fail (`scorecard` decides the run's state).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+from airflow.sdk import DAG, BaseOperator, Param, TaskGroup, TriggerRule, XComArg, get_parsing_context
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from partnerops.decisions import (
+    DECISION_OPTIONS,
+    NO_DECISION,
+    decided_instances,
+    decision_from_response,
+    record_decision,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DAG_ID_PREFIX",
+    "SHARDS",
+    "TASK_STATES",
+    "agreement_doc_md",
+    "agreement_tags",
+    "build_agreement_dag",
+    "commitment_status",
+    "dag_id_for",
+    "md_escape",
+    "read_agreement_statuses",
+    "shard_dags",
+    "shard_for",
+    "shard_of_file",
+    "task_id_for",
+    "task_state_for",
+]
+
+DAG_ID_PREFIX = "agreement__"
+#: Number of shard files in dags/ (`agreements_shard_00.py` ...); keep in step with those files.
+SHARDS = 16
+START_DATE = datetime(2026, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+OPS_TIMEZONE = "Asia/Shanghai"
+#: How long a run waits for account-manager decisions (and keeps at-risk commitments open).
+DECISION_WINDOW = timedelta(hours=20)
+#: The status mart, one row per commitment instance and as-of date (dbt model `commitment_statuses`).
+STATUS_MART = "marts.commitment_statuses"
+
+READ_TASK_ID = "read_marts"
+DECISION_TASK_ID = "account_manager_decision"
+SCORECARD_TASK_ID = "scorecard"
+STATUSES_KEY = "statuses"
+
+#: Commitment status -> the state its task ends in (or waits in). See the module docstring.
+TASK_STATES: dict[str, str] = {
+    "delivered": "success",
+    "delivered_late": "success",
+    "waived": "success",
+    "superseded": "success",
+    "pending": "skipped",
+    "on_track": "skipped",
+    "paused": "skipped",
+    "excused": "skipped",
+    "insufficient_data": "skipped",
+    "not_listed": "skipped",
+    "at_risk": "deferred",
+    "breached": "failed",
+}
+#: Statuses for which the account manager is asked for a decision.
+DECISION_STATUSES = ("at_risk", "breached")
+#: Worst first: a commitment with several instances shows the worst of them.
+_PRECEDENCE = ("breached", "at_risk", "insufficient_data", "excused", "paused", "pending", "on_track",
+               "delivered_late", "delivered", "waived", "superseded", "not_listed")
+
+_ID_OK = re.compile(r"[^A-Za-z0-9_.-]")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+_MAX_TAG = 100
+
+
+# -- names ------------------------------------------------------------------------------------------
+
+def _safe_id(raw: str, max_len: int = 200) -> str:
+    """`raw` with characters Airflow ids do not allow replaced; a hash suffix keeps changed ids distinct."""
+    cleaned = _ID_OK.sub("_", raw)
+    if cleaned != raw or len(cleaned) > max_len:
+        digest = hashlib.sha1(raw.encode("utf-8")).hexdigest()[:6]
+        cleaned = f"{cleaned[: max_len - 7]}_{digest}"
+    return cleaned
+
+
+def dag_id_for(agreement_id: str) -> str:
+    """`agreement__<id>`: the id as is when Airflow allows it, else sanitised with a short hash."""
+    return DAG_ID_PREFIX + _safe_id(agreement_id, 250 - len(DAG_ID_PREFIX))
+
+
+def task_id_for(commitment_id: str) -> str:
+    return _safe_id(commitment_id, 200)
+
+
+def shard_for(dag_id: str, shards: int = SHARDS) -> int:
+    """The shard file that builds `dag_id`: stable across runs, machines and registry growth."""
+    return zlib.crc32(dag_id.encode("utf-8")) % shards
+
+
+def shard_of_file(path: str | Path) -> int:
+    """The shard number in a shard file's name (`agreements_shard_07.py` -> 7)."""
+    match = re.search(r"shard_(\d+)", Path(path).stem)
+    if not match:
+        raise ValueError(f"{path} is not a shard file (expected a name like agreements_shard_07.py)")
+    return int(match.group(1))
+
+
+# -- metadata ---------------------------------------------------------------------------------------
+
+def md_escape(text: Any) -> str:
+    """User text for a Markdown line or table cell: special characters escaped, one line."""
+    flat = " ".join(str(text if text is not None else "").split())
+    return _MD_SPECIAL.sub(r"\\\1", flat).replace("&", "&amp;")
+
+
+def _tag(prefix: str, value: Any) -> str:
+    return f"{prefix}:{' '.join(str(value).split())}"[:_MAX_TAG]
+
+
+def agreement_tags(entry: Mapping[str, Any]) -> list[str]:
+    """`partnerops`, `agreement`, and brand, group, account manager and pillar tags."""
+    tags = ["partnerops", "agreement",
+            _tag("brand", entry["brand"]["name"]),
+            _tag("group", entry["group"]["name"]),
+            _tag("am", entry["account_manager"]["name"])]
+    tags += [_tag("pillar", p) for p in sorted(set(entry.get("pillars") or []))]
+    return tags
+
+
+def _amount(value: Any) -> str:
+    try:
+        return f"{float(value):,.0f}"
+    except (TypeError, ValueError):
+        return md_escape(value)
+
+
+def agreement_doc_md(entry: Mapping[str, Any]) -> str:
+    """The agreement's terms as Markdown: parties, term, GMV target, both sides' commitments."""
+    term, gmv, am = entry["term"], entry.get("gmv_target") or {}, entry["account_manager"]
+    lines = [
+        f"### {md_escape(entry.get('title') or 'Agreement')} ({md_escape(entry['agreement_id'])}, "
+        f"version {md_escape(entry.get('version'))})",
+        "",
+        f"- **Brand**: {md_escape(entry['brand']['name'])} ({md_escape(entry['brand']['id'])})",
+        f"- **Group**: {md_escape(entry['group']['name'])} ({md_escape(entry['group']['id'])})",
+        f"- **Term**: {md_escape(term['start'])} to {md_escape(term['end'])} "
+        f"({md_escape(entry.get('timezone'))}); signed {md_escape(entry.get('signed_date'))}",
+        f"- **GMV target**: {_amount(gmv.get('amount'))} {md_escape(gmv.get('currency'))}",
+        f"- **Account manager**: {md_escape(am['name'])} ({md_escape(am.get('email'))})",
+        "",
+        "Each run shows the commitments' status as of the run's date, from the commitment-tracking marts: "
+        "green delivered, pink not due / on track, purple at risk (waiting for a decision until the "
+        "decision window closes), red breached; orange everywhere means the marts could not be read. "
+        "At-risk and breached commitments appear under **Required actions**.",
+    ]
+    commitments = entry.get("commitments") or []
+    for side, heading in (("platform", "The platform owes the brand"), ("brand", "The brand owes the platform")):
+        owed = [c for c in commitments if c.get("obligor") == side]
+        lines += ["", f"#### {heading} ({len(owed)})", ""]
+        if not owed:
+            lines.append("Nothing.")
+            continue
+        lines += ["| commitment | pillar / service | kind | due | weight | depends on |",
+                  "|---|---|---|---|---|---|"]
+        for c in owed:
+            due = md_escape(c.get("due")) if c.get("due") else ("each period" if c.get("kind") == "recurring"
+                                                                 else "over the term")
+            lines.append(
+                f"| **{md_escape(c['id'])}**: {md_escape(c.get('title'))} "
+                f"| {md_escape(c.get('pillar'))} / {md_escape(c.get('service'))} | {md_escape(c.get('kind'))} "
+                f"| {due} | {md_escape(c.get('weight'))} | {md_escape(c.get('depends_on') or '')} |"
+            )
+    return "\n".join(lines)
+
+
+# -- statuses ---------------------------------------------------------------------------------------
+
+def commitment_status(instance_statuses: Iterable[str]) -> str:
+    """One status for a commitment from its instances' statuses: the worst, superseded ones aside."""
+    statuses = [s for s in instance_statuses if s]
+    live = [s for s in statuses if s != "superseded"] or statuses
+    if not live:
+        return "not_listed"
+    rank = {s: i for i, s in enumerate(_PRECEDENCE)}
+    return min(live, key=lambda s: rank.get(s, len(rank)))
+
+
+def task_state_for(status: str) -> str:
+    """The task state (while the run is open) that a commitment status maps to; see TASK_STATES."""
+    try:
+        return TASK_STATES[status]
+    except KeyError:
+        raise ValueError(f"unknown commitment status {status!r}; expected one of {sorted(TASK_STATES)}") from None
+
+
+def read_agreement_statuses(url: str, agreement_id: str, as_of: date | str, *,
+                            table: str = STATUS_MART) -> dict[str, Any]:
+    """Every commitment's status of one agreement as of a date, from the status mart.
+
+    Raises (a pipeline failure, not a breach) when the mart is missing or has no rows at all
+    for the date. An agreement the mart does not list yet gets `not_listed` commitments.
+    """
+    from partnerops.db import connect
+
+    as_of = str(as_of)
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select to_regclass(%s)", (table,))
+        if cur.fetchone()[0] is None:
+            raise RuntimeError(f"the status mart {table} does not exist; has commitment_tracking run?")
+        cur.execute(f"select exists (select 1 from {table} where as_of_date = %s)", (as_of,))
+        if not cur.fetchone()[0]:
+            raise RuntimeError(f"{table} has no rows as of {as_of}: the marts are not fresh for that date")
+        cur.execute(
+            f"""select commitment_id, instance_key, status, status_reason, due_date, is_disputed
+                  from {table}
+                 where as_of_date = %s and agreement_id = %s
+                 order by commitment_id, instance_key""",
+            (as_of, agreement_id),
+        )
+        rows = cur.fetchall()
+    commitments: dict[str, dict[str, Any]] = {}
+    for cid, key, status, reason, due, disputed in rows:
+        item = commitments.setdefault(cid, {"instances": []})
+        item["instances"].append({"instance_key": key, "status": status, "reason": reason,
+                                  "due_date": due.isoformat() if due else None, "is_disputed": bool(disputed)})
+    for item in commitments.values():
+        item["status"] = commitment_status(i["status"] for i in item["instances"])
+    return {"agreement_id": agreement_id, "as_of": as_of, "commitments": commitments}
+
+
+def decisions_needed(entry: Mapping[str, Any], statuses: Mapping[str, Any],
+                     decided: set[tuple[str, str]] = frozenset()) -> list[dict[str, Any]]:
+    """The at-risk or breached commitments to ask the account manager about, with the instances concerned.
+
+    Instances already decided on (`decided`: (commitment_id, instance_key), "*" for all) are left out.
+    """
+    out = []
+    by_id = {c["id"]: c for c in entry.get("commitments") or []}
+    for cid, item in (statuses.get("commitments") or {}).items():
+        if cid not in by_id:
+            continue
+        if (cid, "*") in decided:
+            continue
+        instances = [i for i in item["instances"] if i["status"] in DECISION_STATUSES
+                     and (cid, i["instance_key"] or "") not in decided]
+        if not instances:
+            continue
+        c = by_id[cid]
+        out.append({
+            "commitment_id": cid,
+            "title": c.get("title"),
+            "obligor": c.get("obligor"),
+            "pillar": c.get("pillar"),
+            "status": commitment_status(i["status"] for i in instances),
+            "instances": instances,
+        })
+    return out
+
+
+def decision_body(agreement_id: str, brand_name: str, need: Mapping[str, Any], as_of: str) -> str:
+    """The Markdown the account manager reads before deciding."""
+    lines = [
+        f"**{md_escape(brand_name)}**, agreement {md_escape(agreement_id)}: "
+        f"commitment **{md_escape(need['commitment_id'])}** ({md_escape(need.get('title'))}), "
+        f"owed by the {md_escape(need.get('obligor'))}, is **{md_escape(need['status'])}** as of {md_escape(as_of)}.",
+        "",
+        "| instance | status | due | why |",
+        "|---|---|---|---|",
+    ]
+    for i in need["instances"]:
+        lines.append(f"| {md_escape(i['instance_key'] or 'all')} | {md_escape(i['status'])} "
+                     f"| {md_escape(i.get('due_date') or '')} | {md_escape(i.get('reason') or '')} |")
+    lines += ["", "Choose **Waive** (the instance becomes `waived`), **Dispute** (status kept, marked disputed) "
+              "or **Accept late delivery** (a late delivery counts as delivered), and say why in the comment. "
+              "Recorded in `raw.commitment_decisions`; the next tracking run shows it."]
+    return "\n".join(lines)
+
+
+# -- run-time helpers (called inside tasks) ---------------------------------------------------------------
+
+def as_of_for_context(context: Mapping[str, Any]) -> str:
+    """The as-of date of a run: conf `as_of`, else the latest TRACKING event's `as_of`, else the run's date."""
+    dag_run = context.get("dag_run")
+    conf = getattr(dag_run, "conf", None) or {}
+    if conf.get("as_of"):
+        return date.fromisoformat(str(conf["as_of"])).isoformat()
+    found: list[str] = []
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events or []:
+            extra = getattr(event, "extra", None) or {}
+            if extra.get("as_of"):
+                found.append(date.fromisoformat(str(extra["as_of"])).isoformat())
+    if found:
+        return max(found)
+    when = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
+    if when is None:
+        raise ValueError("the run has no conf['as_of'], no TRACKING event with an as_of, and no date")
+    return when.astimezone(ZoneInfo(OPS_TIMEZONE)).date().isoformat()
+
+
+def decision_window_end(context: Mapping[str, Any]) -> datetime:
+    """When the run stops waiting for decisions: its start plus DECISION_WINDOW (conf `decision_window_minutes`)."""
+    dag_run = context.get("dag_run")
+    conf = getattr(dag_run, "conf", None) or {}
+    window = (timedelta(minutes=float(conf["decision_window_minutes"])) if conf.get("decision_window_minutes")
+              is not None else DECISION_WINDOW)
+    start = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None)
+    if start is None:
+        from airflow.sdk.timezone import utcnow
+
+        start = utcnow()
+    return start + window
+
+
+def project_database_url() -> str:
+    """The project database inside a task: `PARTNEROPS_DATABASE_URL`, else the Airflow connection."""
+    from partnerops.settings import AIRFLOW_CONN_ID, get_settings
+
+    url = get_settings().database_url
+    if url:
+        return url
+    from airflow.sdk import BaseHook
+
+    return BaseHook.get_connection(AIRFLOW_CONN_ID).get_uri().replace("postgres://", "postgresql://", 1)
+
+
+# -- operators ------------------------------------------------------------------------------------------
+
+class ReadMartsOperator(BaseOperator):
+    """Reads the agreement's statuses as of the run's date; fails (and is retried) when the marts cannot be read.
+
+    Pushes the statuses by commitment under the XCom key `statuses` (read by the commitment
+    tasks), and returns the at-risk/breached commitments nobody has decided on yet (the list
+    the decision task is mapped over).
+    """
+
+    ui_color = "#e8f0fe"
+
+    def __init__(self, *, entry: Mapping[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.entry = entry
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        as_of = as_of_for_context(context)
+        url = project_database_url()
+        statuses = read_agreement_statuses(url, self.entry["agreement_id"], as_of)
+        decided = decided_instances(url, self.entry["agreement_id"])
+        needs = decisions_needed(self.entry, statuses, decided)
+        context["ti"].xcom_push(key=STATUSES_KEY, value=statuses)
+        counts: dict[str, int] = {}
+        for item in statuses["commitments"].values():
+            counts[item["status"]] = counts.get(item["status"], 0) + 1
+        self.log.info("%s as of %s: %s; %d decision(s) to ask for", self.entry["agreement_id"], as_of,
+                      counts or "not in the marts yet", len(needs))
+        return [{**n, "as_of": as_of} for n in needs]
+
+
+class CommitmentStatusOperator(BaseOperator):
+    """One commitment: ends in the task state its status maps to (TASK_STATES); at risk waits, deferred."""
+
+    ui_color = "#ffffff"
+
+    def __init__(self, *, commitment_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commitment_id = commitment_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        statuses = context["ti"].xcom_pull(task_ids=READ_TASK_ID, key=STATUSES_KEY) or {}
+        item = (statuses.get("commitments") or {}).get(self.commitment_id) or {"status": "not_listed",
+                                                                              "instances": []}
+        status, as_of = item["status"], statuses.get("as_of")
+        for i in item["instances"]:
+            self.log.info("instance %s: %s (due %s)%s%s", i["instance_key"] or "-", i["status"], i["due_date"],
+                          f"; {i['reason']}" if i.get("reason") else "", "; disputed" if i.get("is_disputed") else "")
+        summary = f"{self.commitment_id} is {status} as of {as_of}"
+        state = task_state_for(status)
+        if state == "success":
+            self.log.info(summary)
+            return {"status": status, "as_of": as_of}
+        if state == "skipped":
+            raise AirflowSkipException(summary)
+        if state == "failed":
+            raise AirflowFailException(f"BREACHED: {summary} (a commitment breach, not a pipeline failure)")
+        end = decision_window_end(context)
+        from airflow.sdk.timezone import utcnow
+
+        if end <= utcnow():
+            raise AirflowSkipException(f"{summary}; the decision window has closed")
+        self.log.info("%s; waiting (deferred, no worker slot) until the decision window closes at %s",
+                      summary, end.isoformat())
+        self.defer(trigger=DateTimeTrigger(moment=end), method_name="window_closed", kwargs={"summary": summary})
+
+    def window_closed(self, context: Any, event: Any = None, summary: str = "") -> None:
+        raise AirflowSkipException(f"{summary}; the decision window has closed")
+
+
+class CommitmentDecisionOperator(HITLOperator):
+    """Asks the account manager (Required Actions) to waive, dispute or accept late; records the answer.
+
+    One mapped instance per at-risk or breached commitment. Waits in `awaiting_input`
+    (no worker slot, no triggerer) until answered or until the decision window closes, when
+    "No decision yet" is taken and nothing is recorded.
+    """
+
+    template_fields: Sequence[str] = ()
+
+    def __init__(self, *, agreement_id: str, brand_name: str, need: Mapping[str, Any], **kwargs: Any) -> None:
+        kwargs.setdefault("subject", f"Decision on {need.get('commitment_id')} ({agreement_id})")
+        super().__init__(
+            options=[*DECISION_OPTIONS, NO_DECISION],
+            defaults=[NO_DECISION],
+            multiple=False,
+            params={"comment": Param("", type="string", title="Comment",
+                                     description="Why: required for a waiver, a dispute or an accepted late "
+                                                 "delivery")},
+            **kwargs,
+        )
+        self.agreement_id = agreement_id
+        self.brand_name = brand_name
+        self.need = need
+
+    def execute(self, context: Any) -> Any:
+        from airflow.sdk.timezone import utcnow
+
+        need = self.need
+        context["decision_label"] = need["commitment_id"]
+        self.subject = (f"{self.brand_name}: {need['commitment_id']} is {need['status']} "
+                        f"({self.agreement_id}, as of {need.get('as_of')})")
+        self.body = decision_body(self.agreement_id, self.brand_name, need, str(need.get("as_of")))
+        self.response_timeout = max(decision_window_end(context) - utcnow(), timedelta(seconds=1))
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        context["decision_label"] = self.need["commitment_id"]
+        result = super().execute_complete(context, event)
+        decision = decision_from_response(
+            agreement_id=self.agreement_id,
+            commitment_id=self.need["commitment_id"],
+            instance_keys=[i["instance_key"] for i in self.need["instances"]],
+            chosen_options=result["chosen_options"],
+            params_input=result["params_input"],
+            responded_by_user=result["responded_by_user"],
+            responded_at=result["responded_at"],
+        )
+        if decision is None:
+            self.log.info("no decision on %s", self.need["commitment_id"])
+            return {"decision": None}
+        ids = record_decision(project_database_url(), decision)
+        self.log.info("recorded %s of %s by %s (decision ids %s)", decision.decision, decision.commitment_id,
+                      decision.decided_by, ids)
+        return {"decision": decision.decision, "decided_by": decision.decided_by, "decision_ids": ids,
+                "decided_at": decision.decided_at.isoformat()}
+
+
+class ScorecardOperator(BaseOperator):
+    """Counts the run's statuses; the run's state follows it, so only a pipeline failure fails the run."""
+
+    def __init__(self, *, agreement_id: str, **kwargs: Any) -> None:
+        kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
+        super().__init__(**kwargs)
+        self.agreement_id = agreement_id
+
+    def execute(self, context: Any) -> dict[str, int]:
+        statuses = context["ti"].xcom_pull(task_ids=READ_TASK_ID, key=STATUSES_KEY)
+        if not statuses:
+            raise AirflowFailException(f"PIPELINE FAILURE: the marts could not be read for {self.agreement_id}; "
+                                       f"see the {READ_TASK_ID} task's log")
+        counts: dict[str, int] = {}
+        for item in statuses["commitments"].values():
+            counts[item["status"]] = counts.get(item["status"], 0) + 1
+        self.log.info("%s as of %s: %s", self.agreement_id, statuses["as_of"], counts)
+        return counts
+
+
+# -- DAG building -----------------------------------------------------------------------------------
+
+def build_agreement_dag(entry: Mapping[str, Any]) -> Any:
+    """The DAG of one registry entry (see the module docstring for its shape)."""
+    from partnerops.assets import TRACKING
+
+    agreement_id = entry["agreement_id"]
+    dag = DAG(
+        dag_id=dag_id_for(agreement_id),
+        dag_display_name=f"{entry['brand']['name']} · {agreement_id}",
+        description=f"{entry['brand']['name']} ({entry['group']['name']}): commitments as of each tracking run",
+        schedule=[TRACKING],
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+        tags=agreement_tags(entry),
+        doc_md=agreement_doc_md(entry),
+        params={},
+    )
+    with dag:
+        read = ReadMartsOperator(task_id=READ_TASK_ID, entry=dict(entry))
+        scorecard = ScorecardOperator(task_id=SCORECARD_TASK_ID, agreement_id=agreement_id)
+        commitments = entry.get("commitments") or []
+        for pillar in sorted({c["pillar"] for c in commitments}):
+            with TaskGroup(group_id=_safe_id(pillar), tooltip=f"{pillar} commitments"):
+                for c in commitments:
+                    if c["pillar"] != pillar:
+                        continue
+                    task = CommitmentStatusOperator(
+                        task_id=task_id_for(c["id"]),
+                        task_display_name=f"{c['id']} ({c['obligor']})",
+                        commitment_id=c["id"],
+                        doc_md=f"**{md_escape(c['id'])}**: {md_escape(c.get('title'))}; owed by the "
+                               f"{md_escape(c.get('obligor'))}, {md_escape(c.get('kind'))}, weight "
+                               f"{md_escape(c.get('weight'))}.",
+                    )
+                    _link(read, task)
+                    _link(task, scorecard)
+        decide = CommitmentDecisionOperator.partial(
+            task_id=DECISION_TASK_ID, agreement_id=agreement_id, brand_name=entry["brand"]["name"],
+            map_index_template="{{ decision_label }}",
+        ).expand(need=XComArg(read))
+        _link(decide, scorecard)
+    return dag
+
+
+def _link(upstream: Any, downstream: Any) -> None:
+    """`upstream >> downstream` for two tasks already in the same DAG, without its cost.
+
+    `>>` checks that both tasks share one DAG by hashing the DAG, and a DAG scheduled on an
+    Asset hashes the Asset through `json.dumps`: that check was half the time of building a
+    DAG, and parse time is what keeps 10,000 agreements within the import timeout.
+    """
+    upstream.downstream_task_ids.add(downstream.node_id)
+    downstream.upstream_task_ids.add(upstream.node_id)
+
+
+def _entries_for_shard(entries: Sequence[Mapping[str, Any]], shard: int, shards: int,
+                       only_dag_id: str | None) -> list[Mapping[str, Any]]:
+    if only_dag_id is not None:
+        if not only_dag_id.startswith(DAG_ID_PREFIX) or shard_for(only_dag_id, shards) != shard:
+            return []
+        return [e for e in entries if dag_id_for(e["agreement_id"]) == only_dag_id][:1]
+    return [e for e in entries if shard_for(dag_id_for(e["agreement_id"]), shards) == shard]
+
+
+def shard_dags(shard_file: str | Path, *, registry_path: Path | None = None, shards: int = SHARDS) -> dict[str, Any]:
+    """The DAGs a shard file defines, by DAG id; a file's globals are updated with them.
+
+    When Airflow runs a task, its parsing context names the DAG: then only that DAG is built
+    (or none, if it belongs to another shard).
+    """
+    from partnerops.registry import read_registry
+    from partnerops.settings import get_settings
+
+    shard = shard_of_file(shard_file)
+    if not 0 <= shard < shards:
+        raise ValueError(f"{shard_file}: shard {shard} is outside 0..{shards - 1}; SHARDS is {shards}")
+    entries = read_registry(registry_path or get_settings().registry_path)
+    wanted = _entries_for_shard(entries, shard, shards, get_parsing_context().dag_id)
+    dags = {}
+    for entry in wanted:
+        dag = build_agreement_dag(entry)
+        dags[dag.dag_id] = dag
+    return dags
