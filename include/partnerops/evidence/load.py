@@ -216,6 +216,7 @@ def _prepare_session(conn: psycopg2.extensions.connection) -> None:
         # row commit together, so if the server crashes in that moment both are lost, the file counts
         # as not loaded, and loading it again (the DAGs do) brings it in once.
         cur.execute("set synchronous_commit = off")
+        cur.execute("set jit = off")  # compiling the few staging queries costs more than it saves
 
 
 def load_file(conn: psycopg2.extensions.connection, ff: FeedFile, *, triggered_by: str = "cli") -> FileLoad:
@@ -295,10 +296,10 @@ def _load(cur, ff: FeedFile, triggered_by: str) -> FileLoad:
                 stream, size=1 << 20,
             )
         quarantine.flush(cur)
-    rule_bad = _apply_rules(cur, feed, staging, load_id, str(ff.path))
-
-    cur.execute(f"select count(*), min(business_date), max(business_date) from {staging}")
-    staged, result.min_business_date, result.max_business_date = cur.fetchone()
+    staged, result.min_business_date, result.max_business_date, rule_bad = _staged_stats(cur, feed, staging)
+    if rule_bad:
+        _quarantine_rule_breakers(cur, feed, staging, load_id, str(ff.path))
+        staged, result.min_business_date, result.max_business_date, _ = _staged_stats(cur, feed, staging)
     if feed.partitioned and staged:
         _ensure_partitions(cur, feed, result.min_business_date, result.max_business_date)
     columns = ", ".join(feed.column_names)
@@ -333,22 +334,29 @@ def _staging_ddl(feed: Feed, staging: str) -> str:
             ") on commit delete rows")
 
 
-def _apply_rules(cur, feed: Feed, staging: str, load_id: int, file: str) -> int:
-    """Quarantine the staged rows that break a rule across fields (one pass); how many there were."""
-    if not feed.rules:
-        return 0
-    bad_any = " or ".join(f"coalesce({r.bad}, false)" for r in feed.rules)
+def _bad_any(feed: Feed) -> str:
+    return " or ".join(f"coalesce({r.bad}, false)" for r in feed.rules) or "false"
+
+
+def _staged_stats(cur, feed: Feed, staging: str) -> tuple[int, date | None, date | None, int]:
+    """Rows staged, their business date range, and how many break a rule across fields: one pass."""
+    cur.execute(f"""select count(*), min(business_date), max(business_date), count(*) filter (where {_bad_any(feed)})
+                      from {staging}""")
+    return cur.fetchone()
+
+
+def _quarantine_rule_breakers(cur, feed: Feed, staging: str, load_id: int, file: str) -> None:
+    """Move the staged rows that break a rule across fields to the quarantine, with the first rule broken."""
     field_case = " ".join(f"when coalesce({r.bad}, false) then '{r.field}'" for r in feed.rules)
     reason_case = " ".join(f"when coalesce({r.bad}, false) then '{r.reason}'" for r in feed.rules)
     as_text = ", ".join(f"{c}::text" for c in feed.column_names)
     cur.execute(
-        f"""with bad as (delete from {staging} where {bad_any} returning *)
+        f"""with bad as (delete from {staging} where {_bad_any(feed)} returning *)
             insert into raw.evidence_quarantine (load_id, file_path, line_no, field, reason, raw_line)
             select %s, %s, line_no, case {field_case} end, case {reason_case} end, concat_ws(',', {as_text})
               from bad""",
         (load_id, file),
     )
-    return cur.rowcount
 
 
 def _months(first: date, last: date) -> Iterator[date]:
