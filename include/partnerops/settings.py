@@ -8,7 +8,7 @@ CLI, the DAGs and the tests may change the environment between calls.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: The Airflow connection id under which DAGs find the project database.
@@ -32,6 +32,55 @@ def _project_root() -> Path:
     return Path.cwd()
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        from partnerops.errors import UserError
+
+        raise UserError(f"{name}={raw!r} is not a number; set it to e.g. {default}") from None
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """SLA alerts (see docs/alerts.md); every field has an environment variable.
+
+    smtp_url: `PARTNEROPS_SMTP_URL`, an Airflow connection URI (smtp://host:port?disable_ssl=true...),
+    exposed to the SMTP provider as `AIRFLOW_CONN_PARTNEROPS_SMTP` (which may be set instead);
+    None means email is not sent.
+    webhook_url: `PARTNEROPS_ALERTS_WEBHOOK_URL`, a Slack-compatible incoming webhook; None: off.
+    """
+
+    smtp_url: str | None = None
+    from_email: str = "partnerops-alerts@localhost"
+    webhook_url: str | None = None
+    escalate_after_hours: float = 48.0
+    escalate_at_once_weight: float = 3.0
+    max_attempts: int = 5
+    max_lag_days: int = 7
+    burn_rate_threshold: float = 1.0
+    burn_rate_min_elapsed_share: float = 0.25
+    digest: bool = False
+
+    @classmethod
+    def from_env(cls) -> AlertSettings:
+        env = os.environ.get
+        return cls(
+            smtp_url=env("PARTNEROPS_SMTP_URL") or env("AIRFLOW_CONN_PARTNEROPS_SMTP") or None,
+            from_email=env("PARTNEROPS_ALERTS_FROM") or cls.from_email,
+            webhook_url=env("PARTNEROPS_ALERTS_WEBHOOK_URL") or None,
+            escalate_after_hours=_env_float("PARTNEROPS_ESCALATE_AFTER_HOURS", cls.escalate_after_hours),
+            escalate_at_once_weight=_env_float("PARTNEROPS_ESCALATE_AT_ONCE_WEIGHT", cls.escalate_at_once_weight),
+            max_attempts=int(_env_float("PARTNEROPS_ALERTS_MAX_ATTEMPTS", cls.max_attempts)),
+            max_lag_days=int(_env_float("PARTNEROPS_ALERTS_MAX_LAG_DAYS", cls.max_lag_days)),
+            burn_rate_threshold=_env_float("PARTNEROPS_ALERTS_BURN_RATE", cls.burn_rate_threshold),
+            burn_rate_min_elapsed_share=_env_float("PARTNEROPS_ALERTS_BURN_RATE_MIN_ELAPSED",
+                                                   cls.burn_rate_min_elapsed_share),
+            digest=(env("PARTNEROPS_ALERTS_DIGEST") or "").strip().lower() in ("1", "true", "yes", "on"),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed view of the environment.
@@ -44,6 +93,7 @@ class Settings:
     database_url: str | None
     data_dir: Path
     agreements_inbox: Path
+    alerts: AlertSettings = field(default_factory=AlertSettings.from_env)
 
     @property
     def registry_path(self) -> Path:

@@ -1,0 +1,48 @@
+"""
+### sla_alerts
+
+Sends the SLA alerts for the commitment statuses that commitment tracking just computed:
+to the agreement's account manager, escalating to the escalation contacts, by email (the
+SMTP provider, connection `partnerops_smtp` from `PARTNEROPS_SMTP_URL`) and/or a
+Slack-compatible webhook (`PARTNEROPS_ALERTS_WEBHOOK_URL`). Rules, routing and settings:
+`docs/alerts.md`.
+
+**Triggered by** the Asset `partnerops.tracking` (the status mart is fresh for an as-of
+date). Each event's `as_of` is handled; a run started by hand uses `conf["as_of"]`, else
+its own date on the Asia/Shanghai clock.
+
+**Exactly once**: every alert has a key (agreement, commitment, instance, rule) recorded in
+`raw.alerts`, and every delivery attempt in `raw.alert_deliveries`. Re-running, clearing or
+retrying this task, and backfilling earlier dates, never sends an alert twice; a refused
+delivery is retried on the next run. With no channel configured the run is a dry run.
+
+Same work as `partnerops alerts --as-of DATE` on the command line.
+"""
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import dag, task
+
+from partnerops.assets import TRACKING
+
+
+@dag(
+    schedule=[TRACKING],
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    tags=["partnerops", "alerts", "sla"],
+    doc_md=__doc__,
+)
+def sla_alerts():
+    @task
+    def send_alerts(*, triggering_asset_events=None, dag_run=None) -> list[dict]:
+        from partnerops.alerts.run import alerts_for_dag_run
+
+        return alerts_for_dag_run(triggering_asset_events, dag_run)
+
+    send_alerts()
+
+
+sla_alerts()
