@@ -147,6 +147,12 @@ def _cmd_dbt_manifest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    from partnerops.alerts.cli import alerts_command
+
+    return alerts_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="partnerops",
@@ -204,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("airflow", _cmd_airflow, "Run the Airflow CLI with the project's configuration.")
     p.add_argument("airflow_args", nargs=argparse.REMAINDER)
+
+    p = add("alerts", _cmd_alerts, "Raise and send the SLA alerts for an as-of date (see docs/alerts.md).")
+    p.add_argument("--as-of", metavar="DATE", help="YYYY-MM-DD (default: today, Asia/Shanghai)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be sent; record and send nothing")
 
     p = add("serve", _cmd_serve, "Start Airflow (UI, scheduler, ...) on the project database until Ctrl-C.")
     p.add_argument("--port", type=int, default=8080, help="port of the UI and API (default 8080)")
