@@ -85,6 +85,26 @@ def _cmd_calendar(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from partnerops.db import database_url
+    from partnerops.status import fetch_statuses, render
+
+    try:
+        as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    except ValueError:
+        raise UserError(f"--as-of {args.as_of!r} is not a date; write YYYY-MM-DD") from None
+    url = database_url()
+    if args.refresh:
+        from partnerops.dbt import run_dbt
+
+        run_dbt(["build", "--quiet"], as_of=as_of, url=url)
+    report = fetch_statuses(url, as_of=as_of, agreement_id=args.agreement, include_superseded=args.all)
+    print(render(report, args.format))
+    return EXIT_OK
+
+
 def _cmd_db_url(args: argparse.Namespace) -> int:
     from partnerops.db import database_url
 
@@ -207,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("calendar", _cmd_calendar, "Fill the business calendar (China, with make-up working days).")
     p.add_argument("--years", required=True, help="e.g. 2026, 2025-2027 or 2025,2027")
+
+    p = add("status", _cmd_status, "Print commitment statuses as of a date, from the dbt marts.")
+    p.add_argument("--as-of", metavar="DATE", help="YYYY-MM-DD (default: the latest date computed)")
+    p.add_argument("--agreement", metavar="ID", help="only this agreement, e.g. TM-2026-0001")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--all", action="store_true", help="include instances superseded by an amendment")
+    p.add_argument("--refresh", action="store_true", help="run `dbt build` for the date first")
 
     p = add("airflow", _cmd_airflow, "Run the Airflow CLI with the project's configuration.")
     p.add_argument("airflow_args", nargs=argparse.REMAINDER)

@@ -23,10 +23,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from partnerops.errors import UserError
 from partnerops.settings import NO_TELEMETRY_ENV, get_settings
 
-__all__ = ["dbt_env", "dbt_executable", "dbt_vars", "run_dbt", "MARTS_SCHEMA"]
+__all__ = ["dbt_env", "dbt_executable", "dbt_vars", "run_dbt", "MARTS_SCHEMA", "PG_OPTIONS"]
 
 #: The schema the public marts are built in (see dbt_project/macros/generate_schema_name.sql).
 MARTS_SCHEMA = "marts"
+
+#: Session options for dbt's connections (through libpq's PGOPTIONS).
+PG_OPTIONS = "-c jit=off"
 
 
 def dbt_env(url: str) -> dict[str, str]:
@@ -50,6 +53,9 @@ def dbt_env(url: str) -> dict[str, str]:
         "PARTNEROPS_DB_USER": user,
         "PARTNEROPS_DB_PASSWORD": password,
         "PARTNEROPS_DB_NAME": name,
+        # The models are many small queries whose plans look costly: JIT compilation would
+        # cost about a second each and save nothing. libpq reads PGOPTIONS.
+        "PGOPTIONS": PG_OPTIONS,
     }
 
 

@@ -1,0 +1,53 @@
+"""Fixtures for the dbt tests: a throwaway database per test module, on the real server.
+
+Each module gets its own database (prefix `dbt_`), migrated, with the business calendar
+filled: the dbt models keep state (incremental marts, snapshots), so modules must not
+share one. Evidence rows are inserted directly with chosen arrival times, which is what
+as-of evaluation is about.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from partnerops.calendar import fill_calendar
+from partnerops.db import with_database
+from partnerops.migrations import upgrade
+
+ADMIN_URL = os.environ.get("PARTNEROPS_TEST_ADMIN_URL", "postgresql://root@127.0.0.1:5432/postgres")
+
+
+def _admin(sql: str) -> None:
+    conn = psycopg2.connect(ADMIN_URL)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def dbt_db_url() -> Iterator[str]:
+    name = f"dbt_test_{uuid.uuid4().hex[:12]}"
+    try:
+        _admin(f'create database "{name}"')
+    except psycopg2.OperationalError as exc:
+        pytest.exit(f"the test PostgreSQL at {ADMIN_URL} is not reachable: {exc}", returncode=3)
+    url = with_database(ADMIN_URL, name)
+    upgrade(url)
+    fill_calendar(url, [2026, 2027])
+    yield url
+    _admin(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="module")
+def dbt_target(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dbt's target and log folder for the module (partial parsing is reused across runs)."""
+    return tmp_path_factory.mktemp("dbt_target")
