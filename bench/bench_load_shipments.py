@@ -1,0 +1,154 @@
+"""Benchmark: the evidence loader on a 1-million-row shipments file, against a bare COPY of the same file.
+
+Both run in this script, one after the other, against a throwaway database on the server in
+PARTNEROPS_BENCH_ADMIN_URL (default: postgresql://root@127.0.0.1:5432/postgres):
+
+- **bare COPY**: `copy ... from stdin (format csv)` of the file, sent from this process, into a
+  table with the same column types and no key, index or constraint;
+- **loader**: `partnerops.evidence.load.load_files()` on the same file into an empty
+  `raw.shipments`, end to end: validation, COPY into staging, rule checks, the merge with
+  `insert ... on conflict do nothing` on the natural key, the manifest, one transaction;
+- **loader, again**: the same file a second time (every row a duplicate), for reference.
+
+Each is timed `--repeat` times, alternating, and the median is reported with the ratio of the
+loader's rows per second to the bare COPY's (the speed goal is >= 0.70). A benchmark, not a
+test: it prints figures (see docs/benchmarks.md) and asserts nothing.
+
+    .venv/bin/python bench/bench_load_shipments.py [--rows 1000000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg2
+
+from partnerops.db import with_database
+from partnerops.evidence.load import load_files
+from partnerops.migrations import upgrade
+
+ADMIN_URL = os.environ.get("PARTNEROPS_BENCH_ADMIN_URL", "postgresql://root@127.0.0.1:5432/postgres")
+HEADER = "order_id,brand_id,paid_at,shipped_at,delivered_at,carrier,warehouse_id\n"
+BARE_TABLE = """create table bench_bare (order_id text, brand_id text, paid_at timestamptz, shipped_at timestamptz,
+                                          delivered_at timestamptz, carrier text, warehouse_id text)"""
+_HMS = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400)]
+
+
+def write_file(path: Path, rows: int, first_day: date = date(2026, 3, 2), days: int = 3, seed: int = 1) -> None:
+    """Shipments of `days` business days, in paid order, brands interleaved (as an extract would be)."""
+    rng = random.Random(seed)
+    dates = [(first_day + timedelta(days=k)).isoformat() for k in range(days + 12)]
+
+    def ts(s: int) -> str:
+        return f"{dates[s // 86_400]}T{_HMS[s % 86_400]}+08:00"
+
+    seq = [0] * 161
+    with path.open("w", encoding="utf-8", newline="\n", buffering=1 << 20) as f:
+        f.write(HEADER)
+        for day in range(days):
+            n = rows // days + (1 if day < rows % days else 0)
+            for paid in sorted(day * 86_400 + int(rng.random() * 86_400) for _ in range(n)):
+                brand = 1 + int(160 * rng.random() ** 2)
+                seq[brand] += 1
+                shipped = paid + 3600 + int(rng.random() * 200_000)
+                delivered = shipped + 36_000 + int(rng.random() * 300_000)
+                f.write(f"O{dates[day].replace('-', '')}B{brand:04d}{seq[brand]:07d},B{brand:04d},{ts(paid)},"
+                        f"{ts(shipped)},{ts(delivered)},SF,WH-HZ-{brand % 4 + 1:02d}\n")
+
+
+def admin(sql: str) -> None:
+    conn = psycopg2.connect(ADMIN_URL)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def execute(url: str, sql: str) -> None:
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def bare_copy(url: str, path: Path) -> float:
+    execute(url, "drop table if exists bench_bare")
+    execute(url, BARE_TABLE)
+    execute(url, "checkpoint")
+    conn = psycopg2.connect(url)
+    try:
+        started = time.perf_counter()
+        with conn.cursor() as cur, path.open("rb") as f:
+            cur.copy_expert("copy bench_bare from stdin with (format csv, header true)", f, size=1 << 20)
+        conn.commit()
+        return time.perf_counter() - started
+    finally:
+        conn.close()
+
+
+def loader(url: str, path: Path, *, fresh: bool) -> float:
+    if fresh:
+        execute(url, "truncate raw.shipments, raw.evidence_loads, raw.evidence_quarantine")
+    execute(url, "checkpoint")
+    started = time.perf_counter()
+    report = load_files([path], database_url=url, triggered_by="bench")
+    seconds = time.perf_counter() - started
+    f = report.files[0]
+    expected = (f.rows_in_file, 0) if fresh else (0, f.rows_in_file)
+    if (f.rows_loaded, f.rows_duplicate) != expected:
+        sys.exit(f"unexpected load result: {f}")
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    name = f"evidence_bench_{uuid.uuid4().hex[:8]}"
+    admin(f'create database "{name}"')
+    url = with_database(ADMIN_URL, name)
+    try:
+        upgrade(url)
+        with tempfile.TemporaryDirectory(prefix="bench_load_shipments_") as tmp:
+            path = Path(tmp) / "shipments_2026-03-06.csv"
+            started = time.perf_counter()
+            write_file(path, args.rows)
+            print(f"{args.rows:,} shipment rows, {path.stat().st_size / 1e6:.0f} MB, written in "
+                  f"{time.perf_counter() - started:.1f} s; {os.cpu_count()} CPUs, load average "
+                  f"{os.getloadavg()[0]:.1f}")
+            timings: dict[str, list[float]] = {"bare COPY": [], "loader": [], "loader, again": []}
+            for i in range(args.repeat):
+                timings["bare COPY"].append(bare_copy(url, path))
+                timings["loader"].append(loader(url, path, fresh=True))
+                timings["loader, again"].append(loader(url, path, fresh=False))
+                print(f"  run {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in timings.items()), flush=True)
+    finally:
+        admin(f'drop database if exists "{name}" with (force)')
+
+    medians = {k: statistics.median(v) for k, v in timings.items()}
+    print(f"\n{'':<16}{'median s':>10}{'rows/s':>12}")
+    for k, seconds in medians.items():
+        print(f"{k:<16}{seconds:>10.2f}{args.rows / seconds:>12,.0f}")
+    ratio = medians["bare COPY"] / medians["loader"]
+    print(f"\nloader / bare COPY (rows per second): {ratio:.2f}  (goal >= 0.70)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
