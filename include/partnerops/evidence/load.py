@@ -145,15 +145,24 @@ def file_hash(path: Path) -> str:
 
 
 def pending_files(inbox: Path, feed: str, database_url: str, *, up_to: date | None = None) -> list[FeedFile]:
-    """Files of `feed` in the inbox, delivered by `up_to`, whose content has not been loaded yet."""
+    """Files of `feed` in the inbox, delivered by `up_to`, not loaded yet.
+
+    A delivered file is never rewritten (a correction comes as a new file), so a path already in
+    the manifest is done; a new path is hashed, and skipped if the same content was loaded under
+    another name.
+    """
     if not inbox.is_dir():
         return []
     files, _ = find_feed_files([inbox])
     files = [f for f in files if f.feed.name == feed and (up_to is None or f.delivery_date <= up_to)]
     if not files:
         return []
-    hashes = {f.path: file_hash(f.path) for f in files}
     with connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute("select distinct file_path from raw.evidence_loads where feed = %s and file_path = any(%s)",
+                    (feed, [str(f.path) for f in files]))
+        done = {path for (path,) in cur.fetchall()}
+        files = [f for f in files if str(f.path) not in done]
+        hashes = {f.path: file_hash(f.path) for f in files}
         cur.execute("select distinct content_hash from raw.evidence_loads where feed = %s and content_hash = any(%s)",
                     (feed, list(hashes.values())))
         loaded = {h for (h,) in cur.fetchall()}
