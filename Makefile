@@ -43,7 +43,8 @@ bench: $(STAMP) ## Run the benchmarks and print their figures (see docs/benchmar
 	@ls bench/*.py >/dev/null 2>&1 && for f in bench/*.py; do $(BIN)/python $$f; done || echo "no benchmarks yet"
 
 docs: $(STAMP) ## Build the dbt docs that account managers read
-	@echo "dbt docs arrive with the commitment-tracking models"
+	$(BIN)/python -c "from partnerops.dbt import run_dbt; run_dbt(['docs', 'generate', '--quiet'])"
+	@echo "dbt docs: $(CURDIR)/dbt_project/target/index.html (to browse: $(BIN)/python -m http.server -d dbt_project/target)"
 
 lock: ## Re-resolve the dependencies and rewrite constraints.txt
 	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
