@@ -10,6 +10,10 @@ PARTNEROPS_BENCH_ADMIN_URL (default: postgresql://root@127.0.0.1:5432/postgres):
   `insert ... on conflict do nothing` on the natural key, the manifest, one transaction;
 - **loader, again**: the same file a second time (every row a duplicate), for reference.
 
+The loader's phases are printed too: `stage` (validation streaming into the COPY to the staging
+table), `check` (one pass over the staged rows: rules across fields, business date range) and
+`merge` (the insert into `raw.shipments`).
+
 Each is timed `--repeat` times, alternating, and the median is reported with the ratio of the
 loader's rows per second to the bare COPY's (the speed goal is >= 0.70). A benchmark, not a
 test: it prints figures (see docs/benchmarks.md) and asserts nothing.
@@ -100,6 +104,9 @@ def bare_copy(url: str, path: Path) -> float:
         conn.close()
 
 
+PHASES: dict[str, list[float]] = {}
+
+
 def loader(url: str, path: Path, *, fresh: bool) -> float:
     if fresh:
         execute(url, "truncate raw.shipments, raw.evidence_loads, raw.evidence_quarantine")
@@ -111,6 +118,8 @@ def loader(url: str, path: Path, *, fresh: bool) -> float:
     expected = (f.rows_in_file, 0) if fresh else (0, f.rows_in_file)
     if (f.rows_loaded, f.rows_duplicate) != expected:
         sys.exit(f"unexpected load result: {f}")
+    for phase, phase_seconds in f.phases.items():
+        PHASES.setdefault(f"{'new' if fresh else 'again'}: {phase}", []).append(phase_seconds)
     return seconds
 
 
@@ -145,6 +154,7 @@ def main() -> int:
     print(f"\n{'':<16}{'median s':>10}{'rows/s':>12}")
     for k, seconds in medians.items():
         print(f"{k:<16}{seconds:>10.2f}{args.rows / seconds:>12,.0f}")
+    print("\nloader phases, median s: " + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in PHASES.items()))
     ratio = medians["bare COPY"] / medians["loader"]
     print(f"\nloader / bare COPY (rows per second): {ratio:.2f}  (goal >= 0.70)")
     return 0

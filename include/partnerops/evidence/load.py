@@ -74,6 +74,7 @@ class FileLoad:
     min_business_date: date | None = None
     max_business_date: date | None = None
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: stage (validate + COPY), check, merge
     problems: list[BadLine] = field(default_factory=list)  # the first few, for display
 
 
@@ -278,47 +279,24 @@ def _lock_key(feed: Feed) -> int:
 
 
 def _load(cur, ff: FeedFile, triggered_by: str) -> FileLoad:
-    feed = ff.feed
-    cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key(feed),))
+    cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key(ff.feed),))
     cur.execute(
         """insert into raw.evidence_loads (feed, file_path, content_hash, arrived_at, triggered_by, status)
            values (%s, %s, '', %s, %s, 'loaded') returning load_id""",
-        (feed.name, str(ff.path), ff.arrived_at, triggered_by),
+        (ff.feed.name, str(ff.path), ff.arrived_at, triggered_by),
     )
-    load_id = cur.fetchone()[0]
-    result = FileLoad(file=str(ff.path), feed=feed.name, load_id=load_id, status="loaded")
-    staging = f"staging_{feed.name}"
-    cur.execute(_staging_ddl(feed, staging))
+    result = FileLoad(file=str(ff.path), feed=ff.feed.name, load_id=cur.fetchone()[0], status="loaded")
+    staging = f"staging_{ff.feed.name}"
+    cur.execute(_staging_ddl(ff.feed, staging))
 
-    with _Quarantine(load_id, str(ff.path), result.problems) as quarantine:
-        try:
-            handle = ff.path.open("rb")
-        except OSError as exc:
-            raise UserError(f"{ff.path}: cannot read the file: {exc.strerror}") from None
-        with handle:
-            rows = FileRows(feed, handle, ff.format, quarantine.add)
-            stream = _Stream(rows.copy_lines())
-            # staging_columns is known once the header has been read, i.e. after the first read()
-            stream.prime()
-            cur.copy_expert(
-                f"copy {staging} (line_no, {', '.join(rows.staging_columns)}) from stdin with (format csv)",
-                stream, size=1 << 20,
-            )
-        quarantine.flush(cur)
-    staged, result.min_business_date, result.max_business_date, rule_bad = _staged_stats(cur, feed, staging)
-    if rule_bad:
-        _quarantine_rule_breakers(cur, feed, staging, load_id, str(ff.path))
-        staged, result.min_business_date, result.max_business_date, _ = _staged_stats(cur, feed, staging)
-    if feed.partitioned and staged:
-        _ensure_partitions(cur, feed, result.min_business_date, result.max_business_date)
-    columns = ", ".join(feed.column_names)
-    cur.execute(
-        f"""insert into {feed.table} ({columns}, business_date, arrived_at, load_id)
-            select {columns}, business_date, %s, %s from {staging}
-            on conflict do nothing""",
-        (ff.arrived_at, load_id),
-    )
-    result.rows_loaded = cur.rowcount
+    clock = time.perf_counter()
+    rows = _stage(cur, ff, staging, result)
+    result.phases["stage"], clock = time.perf_counter() - clock, time.perf_counter()
+    staged, rule_bad = _check(cur, ff, staging, result)
+    result.phases["check"], clock = time.perf_counter() - clock, time.perf_counter()
+    result.rows_loaded = _merge(cur, ff, staging, result)
+    result.phases["merge"] = time.perf_counter() - clock
+
     result.rows_in_file = rows.rows_in_file
     result.rows_quarantined = rows.rows_bad + rule_bad
     result.rows_duplicate = staged - result.rows_loaded
@@ -330,9 +308,53 @@ def _load(cur, ff: FeedFile, triggered_by: str) -> FileLoad:
                   finished_at = clock_timestamp(), status = %s
             where load_id = %s""",
         (rows.content_hash, result.rows_in_file, result.rows_loaded, result.rows_duplicate,
-         result.rows_quarantined, result.min_business_date, result.max_business_date, result.status, load_id),
+         result.rows_quarantined, result.min_business_date, result.max_business_date, result.status,
+         result.load_id),
     )
     return result
+
+
+def _stage(cur, ff: FeedFile, staging: str, result: FileLoad) -> FileRows:
+    """Validate the file while it streams into the staging table with one COPY; quarantine bad lines."""
+    with _Quarantine(result.load_id, str(ff.path), result.problems) as quarantine:
+        try:
+            handle = ff.path.open("rb")
+        except OSError as exc:
+            raise UserError(f"{ff.path}: cannot read the file: {exc.strerror}") from None
+        with handle:
+            rows = FileRows(ff.feed, handle, ff.format, quarantine.add)
+            stream = _Stream(rows.copy_lines())
+            stream.prime()  # reads the header, which gives the staging columns
+            cur.copy_expert(
+                f"copy {staging} (line_no, {', '.join(rows.staging_columns)}) from stdin with (format csv)",
+                stream, size=1 << 20,
+            )
+        quarantine.flush(cur)
+    return rows
+
+
+def _check(cur, ff: FeedFile, staging: str, result: FileLoad) -> tuple[int, int]:
+    """Quarantine staged rows that break a rule across fields; the rows left and the rows moved."""
+    staged, result.min_business_date, result.max_business_date, rule_bad = _staged_stats(cur, ff.feed, staging)
+    if rule_bad:
+        _quarantine_rule_breakers(cur, ff.feed, staging, result.load_id, str(ff.path))
+        staged, result.min_business_date, result.max_business_date, _ = _staged_stats(cur, ff.feed, staging)
+    return staged, rule_bad
+
+
+def _merge(cur, ff: FeedFile, staging: str, result: FileLoad) -> int:
+    """Insert the staged rows whose natural key is new; how many were inserted."""
+    feed = ff.feed
+    if feed.partitioned and result.min_business_date and result.max_business_date:
+        _ensure_partitions(cur, feed, result.min_business_date, result.max_business_date)
+    columns = ", ".join(feed.column_names)
+    cur.execute(
+        f"""insert into {feed.table} ({columns}, business_date, arrived_at, load_id)
+            select {columns}, business_date, %s, %s from {staging}
+            on conflict do nothing""",
+        (ff.arrived_at, result.load_id),
+    )
+    return cur.rowcount
 
 
 def _staging_ddl(feed: Feed, staging: str) -> str:
