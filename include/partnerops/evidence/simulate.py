@@ -352,7 +352,8 @@ def _malform(line: str, fmt: str, u: float) -> str:
         if kind == 1:
             obj[keys[0]] = None  # the key field is empty
         elif kind == 2:
-            obj[keys[2]] = "unknown_value"
+            typed = next(k for k in keys if k.endswith(("_type", "_format", "_at", "_date", "status")))
+            obj[typed] = "unknown_value"
         elif kind == 3:
             obj["unexpected_field"] = 1
         else:

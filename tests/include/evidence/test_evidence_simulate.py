@@ -156,3 +156,13 @@ def test_simulates_the_agreements_in_the_database(project_env, db_url, tmp_path)
     simulate(agreements, out=tmp_path / "out", start=date(2026, 5, 11), end=date(2026, 5, 11), scale=0.01)
     load_files([tmp_path / "out"], database_url=db_url)
     assert {b for (b,) in query(db_url, "select distinct brand_id from raw.orders")} == {"B0001", "B0002", "B0003"}
+
+
+def test_every_malformed_row_is_caught_by_the_loader(sample, db_url, tmp_path):
+    all_bad = Faults(**{**{n: 0.0 for n in Faults.names()}, "malformed_row": 1.0})
+    report = simulate(sample, out=tmp_path, start=date(2026, 3, 2), end=date(2026, 3, 3), scale=0.002,
+                      faults=all_bad)
+    loaded = load_files([tmp_path], database_url=db_url)
+    for feed, written in report.rows.items():
+        totals = loaded.totals(feed)
+        assert (totals["rows_in_file"], totals["rows_quarantined"], totals["rows_loaded"]) == (written, written, 0)
