@@ -50,7 +50,8 @@ from partnerops.evidence.feeds import (
 from partnerops.evidence.validate import BadLine, FileRows
 from partnerops.settings import Settings, get_settings
 
-__all__ = ["FileLoad", "LoadReport", "find_feed_files", "load_delivered", "load_files", "load_inbox", "pending_files"]
+__all__ = ["FileLoad", "LoadReport", "find_feed_files", "load_delivered", "load_file", "load_files", "load_inbox",
+           "pending_files", "prepare_session"]
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ def load_files(
     if not files:
         return report
     with connect(database_url, autocommit=True) as conn:
-        _prepare_session(conn)
+        prepare_session(conn)
         for ff in files:
             result = load_file(conn, ff, triggered_by=triggered_by)
             report.files.append(result)
@@ -217,7 +218,8 @@ def load_delivered(feed: str, *, triggered_by: str = "airflow", settings: Settin
                       up_to=today, triggered_by=triggered_by)
 
 
-def _prepare_session(conn: psycopg2.extensions.connection) -> None:
+def prepare_session(conn: psycopg2.extensions.connection) -> None:
+    """Session settings for loading; call once on a new connection before `load_file`."""
     with conn.cursor() as cur:
         cur.execute(f"set application_name = '{APPLICATION_NAME}'")
         cur.execute(f"set temp_buffers = '{TEMP_BUFFERS}'")  # only possible before the first temp table
