@@ -226,3 +226,25 @@ def test_no_channel_configured_is_a_user_error(seed: Seed):
 def test_a_missing_mart_is_a_user_error(db_url: str):
     with pytest.raises(UserError, match="does not exist"):
         run_alerts(db_url, AS_OF, dry_run=True, settings=settings(), relation="alerts_fixture.nothing_here")
+
+
+def test_burn_rate_warnings_fire_once_for_quota_and_threshold(seed: Seed, smtp_server: SmtpServer):
+    seed.agreement(commitments=(("Q", "quota", 1),), quota_target=4)
+    seed.agreement("TM-2026-0002", commitments=(("T", "threshold", 1),), error_budget=3)
+    for day in (AS_OF, AS_OF + timedelta(days=1), AS_OF - timedelta(days=3)):
+        # quota: 1 of 4 where the pace expects 2 -> projected 2, burn rate 2.0
+        seed.status(day, "on_track", commitment_id="Q", kind="quota", due=date(2026, 12, 31), evidence_count=1,
+                    progress_value=1, progress_target=2)
+        # threshold: 2 of 5 monthly windows missed, budget 3 of 12 -> projected 4.8, burn rate 1.6
+        seed.status(day, "on_track", agreement_id="TM-2026-0002", commitment_id="T", kind="threshold",
+                    due=date(2026, 12, 31), evidence_count=5, progress_value=2, progress_target=3)
+    first = run(seed.url, smtp_url=smtp_server.url)
+    assert dict(first.raised) == {"burn_rate": 2}
+    run(seed.url, AS_OF + timedelta(days=1), NOW + timedelta(days=1), smtp_url=smtp_server.url)
+    run(seed.url, AS_OF - timedelta(days=3), NOW + timedelta(days=1), smtp_url=smtp_server.url)
+    assert len(smtp_server.messages) == 2
+    bodies = {str(m["Subject"]): m.get_payload()[0].get_payload(decode=True).decode() for _, m in smtp_server.messages}
+    quota = next(b for s, b in bodies.items() if "Commitment Q" in s)
+    threshold = next(b for s, b in bodies.items() if "Commitment T" in s)
+    assert "burn rate 2.00" in quota and "1 attestation item(s) of a target of 4" in quota
+    assert "burn rate 1.60" in threshold and "5 window(s) judged, 2 non-compliant (error budget 3)" in threshold
