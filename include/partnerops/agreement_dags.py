@@ -566,6 +566,25 @@ def _link(upstream: Any, downstream: Any) -> None:
     downstream.upstream_task_ids.add(upstream.node_id)
 
 
+def ui_guide(base_url: str, registry_path: Path | None = None) -> str:
+    """Where the per-agreement DAGs and the decisions waiting for account managers are, in the Airflow UI."""
+    from partnerops.registry import read_registry
+    from partnerops.settings import get_settings
+
+    entries = read_registry(registry_path or get_settings().registry_path)
+    base = base_url.rstrip("/")
+    example = f"{base}/dags/{dag_id_for(entries[0]['agreement_id'])}" if entries else None
+    lines = [
+        f"per-agreement DAGs: {len(entries)} (one per current agreement, tag `agreement`): {base}/dags?tags=agreement",
+        "  each is scheduled on the tracking Asset (unpause the ones to follow); the grid shows every commitment:",
+        "  green delivered, pink not due / on track, purple at risk, red breached, orange: marts unreadable",
+        f"decisions waiting for account managers (waive / dispute / accept late): {base}/required_actions",
+    ]
+    if example:
+        lines.insert(1, f"  e.g. {example}")
+    return "\n".join(lines)
+
+
 def _entries_for_shard(entries: Sequence[Mapping[str, Any]], shard: int, shards: int,
                        only_dag_id: str | None) -> list[Mapping[str, Any]]:
     if only_dag_id is not None:

@@ -311,3 +311,14 @@ def test_read_agreement_statuses(db_url, mart):
         "instance_key": "2026-10-01", "status": "breached", "reason": "no report", "due_date": "2026-10-08",
         "is_disputed": True}
     assert ad.read_agreement_statuses(db_url, "C", "2026-11-24", table=mart)["commitments"] == {}
+
+
+def test_ui_guide_points_at_the_dags_and_the_required_actions(entries, tmp_path):
+    registry = tmp_path / "agreements.json"
+    write_registry(registry, entries)
+    guide = ad.ui_guide("http://localhost:8080/", registry)
+    assert f"per-agreement DAGs: {len(entries)} " in guide
+    assert "http://localhost:8080/dags?tags=agreement" in guide
+    assert f"http://localhost:8080/dags/{ad.dag_id_for(entries[0]['agreement_id'])}" in guide
+    assert "http://localhost:8080/required_actions" in guide
+    assert "per-agreement DAGs: 0 " in ad.ui_guide("http://x", tmp_path / "none.json")
