@@ -11,13 +11,11 @@
         when ({{ n_expr }}) is null or ({{ n_expr }}) = 0 then ({{ date_expr }})
         else (
             select bd_to.calendar_date
-            from {{ ref('int_business_days_numbered') }} as bd_to
-            where bd_to.is_working_day
-                and bd_to.business_day_number = (
-                    select bd_from.business_day_number
-                    from {{ ref('int_business_days_numbered') }} as bd_from
-                    where bd_from.calendar_date = ({{ date_expr }})
-                ) + ({{ n_expr }})
+            from {{ ref('int_business_days_numbered') }} as bd_from
+            inner join {{ ref('int_business_days_numbered') }} as bd_to
+                on bd_to.business_day_number = bd_from.business_day_number + ({{ n_expr }})
+            where bd_from.calendar_date = ({{ date_expr }})
+                and bd_to.is_working_day
         )
     end)
 {%- endmacro %}

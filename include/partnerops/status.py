@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 
 import psycopg2.errors
 
@@ -136,3 +136,28 @@ def summary_lines(rows: Sequence[StatusRow]) -> list[str]:
             of_key = [r for r in rows if getattr(r, attr) == key]
             lines.append(f"  {label} {key}: {fmt(Counter(r.status for r in of_key))}")
     return lines
+
+
+def demo_tracking(url: str, as_of: date | None = None) -> StatusReport:
+    """The commitment-tracking step of `make demo`: dbt build, the status summary, the docs."""
+    import time
+    from zoneinfo import ZoneInfo
+
+    from partnerops.dbt import run_dbt
+    from partnerops.settings import get_settings
+
+    as_of = as_of or datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    started = time.monotonic()
+    proc = run_dbt(["build", "--quiet"], as_of=as_of, url=url, capture=True, check=False)
+    if proc.returncode != 0:
+        print((proc.stdout + proc.stderr).strip()[-3000:])
+        raise UserError("dbt build failed (output above); the statuses may be incomplete")
+    print(f"dbt build as of {as_of}: models, snapshot and every test passed in {time.monotonic() - started:.1f} s")
+    report = fetch_statuses(url, as_of=as_of)
+    for line in summary_lines(report.rows):
+        print(line)
+    run_dbt(["docs", "generate", "--quiet"], as_of=as_of, url=url, capture=True)
+    index = get_settings().dbt_project_dir / "target" / "index.html"
+    print(f"dbt docs for account managers: {index}")
+    print(f"one agreement: partnerops status --agreement {report.rows[0].agreement_id}" if report.rows else "")
+    return report

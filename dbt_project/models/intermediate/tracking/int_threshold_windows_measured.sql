@@ -96,6 +96,27 @@ shipment_facts as (
 
 ),
 
+customer_firsts as (
+
+    -- each customer's first known order with the brand, for the new_customers metric only
+    select
+        order_brands.brand_id,
+        order_brands.as_of_date,
+        orders.customer_id,
+        min(orders.business_date) as first_order_date
+
+    from (
+        select distinct brand_id, as_of_date, as_of_end_at
+        from windows
+        where threshold_metric = 'new_customers'
+    ) as order_brands
+    inner join orders
+        on orders.brand_id = order_brands.brand_id
+        and orders.arrived_at <= order_brands.as_of_end_at
+    group by order_brands.brand_id, order_brands.as_of_date, orders.customer_id
+
+),
+
 window_orders as (
 
     select
@@ -108,20 +129,17 @@ window_orders as (
         jsonb_build_object(
             'channel', orders.channel, 'product_lifecycle', orders.product_lifecycle
         ) @> windows.evidence_match as is_match,
-        not exists (
-            select 1
-            from orders as earlier_orders
-            where earlier_orders.brand_id = orders.brand_id
-                and earlier_orders.customer_id = orders.customer_id
-                and earlier_orders.business_date < windows.window_start_date
-                and earlier_orders.arrived_at <= windows.as_of_end_at
-        ) as is_new_customer
+        coalesce(customer_firsts.first_order_date >= windows.window_start_date, false) as is_new_customer
 
     from windows
     inner join orders
         on orders.brand_id = windows.brand_id
         and orders.business_date between windows.window_start_date and windows.window_end_date
         and orders.arrived_at <= windows.as_of_end_at
+    left join customer_firsts
+        on customer_firsts.brand_id = windows.brand_id
+        and customer_firsts.as_of_date = windows.as_of_date
+        and customer_firsts.customer_id = orders.customer_id
     where windows.evidence_type = 'order'
 
 ),

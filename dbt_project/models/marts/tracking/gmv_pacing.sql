@@ -55,7 +55,7 @@ current_versions as (
 
 ),
 
-planned as (
+planned as materialized (
 
     select
         current_versions.agreement_id,
@@ -74,7 +74,7 @@ planned as (
 
 ),
 
-actual as (
+actual as materialized (
 
     select
         current_versions.agreement_id,
