@@ -251,16 +251,20 @@ def _lifecycle_weights(month: int) -> dict[str, float]:
 
 
 def _brands(agreements: list[Agreement], seed: int, late_shipment: float) -> list[_Brand]:
-    weights, out = [], []
+    """One entry per brand (a brand with several agreements sums their GMV targets), by brand id."""
+    targets: dict[str, float] = defaultdict(float)
     for a in agreements:
-        rng = random.Random(f"{seed}|brand|{a.brand_id}")
+        targets[a.brand_id] += max(a.gmv_target_amount, 1.0)
+    weights, out = [], []
+    for brand_id in sorted(targets):
+        rng = random.Random(f"{seed}|brand|{brand_id}")
         aov = rng.uniform(150, 650)
-        weights.append(max(a.gmv_target_amount, 1.0) / aov)
+        weights.append(targets[brand_id] / aov)
         prices = sorted({f"{max(9.9, aov * math.exp(rng.gauss(0, 0.55))):.0f}.00" for _ in range(150)})
         o2o = rng.uniform(0.015, 0.06)
         outlet = rng.uniform(0.005, 0.03)
         out.append(_Brand(
-            number=len(out), brand_id=a.brand_id, share=0.0,
+            number=len(out), brand_id=brand_id, share=0.0,
             late_rate=rng.lognormvariate(0, 0.6),
             prices=[prices[int(len(prices) * rng.random() ** 1.5)] for _ in range(_LOOKUP)],
             channels=_table({"online": 1 - o2o - outlet, "o2o_store": o2o, "outlet": outlet}),
@@ -643,8 +647,9 @@ def _schedule(agreements: list[Agreement], brands: list[_Brand], seed: int, faul
               start: date, end: date) -> dict[date, list[_Event]]:
     """The commitment events with a business date in [start, end], by date."""
     by_day: dict[date, list[_Event]] = defaultdict(list)
-    for a, brand in zip(agreements, brands, strict=True):
-        size = brand.share * len(brands)
+    by_id = {b.brand_id: b for b in brands}
+    for a in agreements:
+        size = by_id[a.brand_id].share * len(brands)
         for c in a.commitments:
             for event in _commitment_events(a, c, size, seed, faults):
                 if start <= event.business_date <= end:

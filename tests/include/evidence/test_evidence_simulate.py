@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -166,3 +167,13 @@ def test_every_malformed_row_is_caught_by_the_loader(sample, db_url, tmp_path):
     for feed, written in report.rows.items():
         totals = loaded.totals(feed)
         assert (totals["rows_in_file"], totals["rows_quarantined"], totals["rows_loaded"]) == (written, written, 0)
+
+
+def test_a_brand_with_two_agreements_is_one_brand(sample, db_url, tmp_path):
+    first = sample[0]
+    second = replace(first, agreement_id=first.agreement_id + "-B", commitments=())
+    simulate([first, second, *sample[1:5]], out=tmp_path, start=date(2026, 5, 11), end=date(2026, 5, 11),
+             scale=0.01, faults=NO_FAULTS)
+    report = load_files([tmp_path], database_url=db_url)
+    assert report.totals("orders")["rows_duplicate"] == 0
+    assert report.totals("orders")["rows_loaded"] > 100
