@@ -427,13 +427,21 @@ def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def interrupt_on_signals() -> None:
+    """Make SIGINT and SIGTERM raise KeyboardInterrupt, so `running_airflow` always cleans up.
+
+    Also when started in the background, where the shell leaves SIGINT ignored.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+
+
 def serve(*, port: int = 8080, settings: Settings | None = None) -> int:
     """`partnerops serve`: the Airflow UI on `port` against the project database, until Ctrl-C."""
     from partnerops.db import database_url, stop_embedded
 
     settings = settings or get_settings()
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    interrupt_on_signals()
     try:
         project_url = database_url(settings)
         with socket.socket() as sock:

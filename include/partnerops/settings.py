@@ -163,6 +163,9 @@ def airflow_environ(settings: Settings, database_url: str | None = None) -> dict
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "AIRFLOW__API__EXPOSE_CONFIG": "False",
+        # Cosmos WATCHER: back up the producer's XComs to a Variable only when it fails. Its
+        # default re-writes the whole, growing backup through the API on every dbt event.
+        "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
         "PARTNEROPS_HOME": str(settings.project_root),
         "PARTNEROPS_DATA_DIR": str(settings.data_dir),
         "PARTNEROPS_AGREEMENTS_INBOX": str(settings.agreements_inbox),

@@ -81,7 +81,7 @@ def build_manifest(settings: Settings | None = None, url: str | None = None) -> 
 
 #: How the dbt project is rendered as tasks. `watcher` is the default; the others exist to
 #: measure the per-task overhead (bench/bench_tracking_dag.py, docs/benchmarks.md).
-RENDERINGS = ("watcher", "watcher_sync", "watcher_no_test_tasks", "local")
+RENDERINGS = ("watcher", "watcher_sync", "watcher_model_tasks", "local")
 RENDERING_ENV = "PARTNEROPS_TRACKING_RENDERING"
 #: Seconds between two checks of a model's status by its watcher task (Cosmos default: 10).
 WATCHER_POKE_SECONDS = 1
@@ -96,8 +96,17 @@ def cosmos_config(settings: Settings | None = None, rendering: str | None = None
     (`partnerops_as_of` macro) and the profile's connection variables (`partnerops_dbt_env`),
     so that parsing never reads the database URL's secrets or touches the database.
     """
-    from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+    import airflow  # noqa: F401  - cosmos cannot be imported before airflow (circular import)
+    from cosmos import (
+        ExecutionConfig,
+        ExecutionMode,
+        InvocationMode,
+        LoadMode,
+        ProfileConfig,
+        ProjectConfig,
+        RenderConfig,
+        TestBehavior,
+    )
 
     settings = settings or get_settings()
     rendering = rendering or os.environ.get(RENDERING_ENV) or "watcher"
@@ -110,9 +119,14 @@ def cosmos_config(settings: Settings | None = None, rendering: str | None = None
         "env": {key: "{{ partnerops_dbt_env()['" + key + "'] }}" for key in _PROFILE_KEYS},
     }
     watcher = rendering.startswith("watcher")
+    setup_operator_args: dict[str, Any] = {}
     if watcher:
         operator_args["poke_interval"] = WATCHER_POKE_SECONDS
-        operator_args["deferrable"] = rendering != "watcher_sync"
+        operator_args["deferrable"] = rendering == "watcher"
+    if rendering == "watcher_model_tasks":
+        # No test tasks: Cosmos then restricts the build to models, seeds and snapshots with
+        # --resource-type; adding the test types back keeps the build a full `dbt build`.
+        setup_operator_args["dbt_cmd_flags"] = ["--resource-type", "test", "--resource-type", "unit_test"]
     return {
         "project_config": ProjectConfig(
             dbt_project_path=settings.dbt_project_dir,
@@ -128,10 +142,11 @@ def cosmos_config(settings: Settings | None = None, rendering: str | None = None
         "execution_config": ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER if watcher else ExecutionMode.LOCAL,
             invocation_mode=None if watcher else InvocationMode.DBT_RUNNER,
+            setup_operator_args=setup_operator_args or None,
         ),
         "render_config": RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior.NONE if rendering == "watcher_no_test_tasks" else TestBehavior.AFTER_EACH,
+            test_behavior=TestBehavior.NONE if rendering == "watcher_model_tasks" else TestBehavior.AFTER_EACH,
             emit_datasets=False,
         ),
         "operator_args": operator_args,
