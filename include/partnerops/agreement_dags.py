@@ -578,6 +578,7 @@ def ui_guide(base_url: str, registry_path: Path | None = None) -> str:
         f"per-agreement DAGs: {len(entries)} (one per current agreement, tag `agreement`): {base}/dags?tags=agreement",
         "  each is scheduled on the tracking Asset (unpause the ones to follow); the grid shows every commitment:",
         "  green delivered, pink not due / on track, purple at risk, red breached, orange: marts unreadable",
+        "  to see one at once, trigger it with the conf {\"as_of\": \"YYYY-MM-DD\"} (a date the marts were built for)",
         f"decisions waiting for account managers (waive / dispute / accept late): {base}/required_actions",
     ]
     if example:

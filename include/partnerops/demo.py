@@ -41,11 +41,6 @@ def run_demo(*, full_scale: bool = False) -> int:
         print(report.summary())
         print(f"registry snapshot for the DAGs: {report.registry_path}")
 
-        _step("dbt manifest for the commitment_tracking DAG (partnerops dbt-manifest)")
-        from partnerops.tracking import build_manifest
-
-        print(f"Airflow renders one task per dbt model from {build_manifest(settings, url)}")
-
         _step("Evidence: 30 days of feeds simulated for the agreements and loaded (partnerops simulate / load)")
         from partnerops.evidence.demo import simulate_and_load
 
@@ -55,6 +50,14 @@ def run_demo(*, full_scale: bool = False) -> int:
         from partnerops.alerts.demo import demo_alerts
 
         demo_alerts(url, settings)
+
+        _step("The Airflow UI on the demo data (make serve / partnerops serve)")
+        from partnerops.agreement_dags import ui_guide
+        from partnerops.airflow_runtime import ADMIN_USER, ensure_admin_password
+
+        print("start it with `make serve` (or `partnerops serve --port PORT`), then open http://localhost:8080")
+        print(f"login: {ADMIN_USER} / {ensure_admin_password(settings)}")
+        print(ui_guide("http://localhost:8080", settings.registry_path))
     finally:
         stop_embedded()
     print(f"\nDone in {time.monotonic() - started:.1f} s.")
