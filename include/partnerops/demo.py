@@ -41,6 +41,11 @@ def run_demo(*, full_scale: bool = False) -> int:
         print(report.summary())
         print(f"registry snapshot for the DAGs: {report.registry_path}")
 
+        _step("dbt manifest for the commitment_tracking DAG (partnerops dbt-manifest)")
+        from partnerops.tracking import build_manifest
+
+        print(f"Airflow renders one task per dbt model from {build_manifest(settings, url)}")
+
         _step("Evidence: 30 days of feeds simulated for the agreements and loaded (partnerops simulate / load)")
         from partnerops.evidence.demo import simulate_and_load
 
