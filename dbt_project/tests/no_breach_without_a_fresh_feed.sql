@@ -1,7 +1,7 @@
 -- A missing feed never reads as a breach: a deliverable, recurring or quota instance is
--- breached only once a load of the feed that would prove delivery arrived after its
--- deadline (due date plus grace) and still showed no evidence. Checked for the as-of
--- dates of this run.
+-- breached only when the feed that would prove delivery covered its deadline (due date
+-- plus grace): data from before it, and a load after it that still showed no evidence.
+-- Checked for the as-of dates of this run.
 select statuses.*
 from {{ ref('commitment_statuses') }} as statuses
 inner join {{ ref('int_evidence_feeds_checked') }} as feeds
@@ -9,4 +9,5 @@ inner join {{ ref('int_evidence_feeds_checked') }} as feeds
     and feeds.as_of_date = statuses.as_of_date
 where statuses.status = 'breached'
     and statuses.kind <> 'threshold'
-    and coalesce(feeds.last_load_date <= statuses.breach_date, true)
+    and (coalesce(feeds.last_load_date <= statuses.breach_date, true)
+        or coalesce(feeds.covered_from_date > statuses.breach_date, true))

@@ -21,8 +21,8 @@ import holidays
 from partnerops.db import connect
 from partnerops.errors import UserError
 
-__all__ = ["CalendarDay", "REGION", "calendar_days", "fill_calendar", "official_years", "parse_years",
-           "ensure_calendar", "term_years"]
+__all__ = ["CalendarDay", "REGION", "calendar_days", "ensure_calendar", "fill_calendar", "holidays_version",
+           "official_years", "parse_years", "term_years"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,11 @@ class CalendarDay:
     is_makeup_working_day: bool
     holiday_name: str | None
     is_provisional: bool
+
+
+def holidays_version() -> str:
+    """The version of the `holidays` package the calendar comes from."""
+    return holidays.__version__
 
 
 def official_years() -> set[int]:

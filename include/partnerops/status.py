@@ -143,10 +143,14 @@ def demo_tracking(url: str, as_of: date | None = None) -> StatusReport:
     import time
     from zoneinfo import ZoneInfo
 
+    from partnerops.calendar import ensure_calendar, holidays_version
     from partnerops.dbt import run_dbt
     from partnerops.settings import get_settings
 
     as_of = as_of or datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    filled = ensure_calendar(url)
+    if filled:
+        print(f"business calendar filled for {', '.join(map(str, filled))} (holidays {holidays_version()})")
     started = time.monotonic()
     proc = run_dbt(["build", "--quiet"], as_of=as_of, url=url, capture=True, check=False)
     if proc.returncode != 0:

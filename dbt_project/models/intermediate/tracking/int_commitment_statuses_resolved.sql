@@ -7,9 +7,10 @@
       4. excused            the other side's commitment this one depends on is breached,
                             and this one is not delivered;
       5. insufficient_data  at_risk while the feed that would prove delivery is stale, or
-                            breached while no load of that feed has arrived after the
-                            deadline: a missing feed never reads as a breach (a threshold
-                            breach rests on windows the feed covered, so it stands);
+                            breached while that feed has not covered the deadline (its data
+                            starts after it, or no load arrived since): a missing feed never
+                            reads as a breach (a threshold breach rests on windows the feed
+                            covered, so it stands);
       6. the base status.
     A dispute does not change the status; it sets is_disputed.
 #}
@@ -54,7 +55,8 @@ based as (
         base_statuses.progress_target,
         feeds.feed,
         feeds.is_stale as is_feed_stale,
-        feeds.last_load_date as feed_last_load_date
+        feeds.last_load_date as feed_last_load_date,
+        feeds.covered_from_date as feed_covered_from_date
 
     from listed
     inner join base_statuses
@@ -104,6 +106,7 @@ dependencies as (
         and dependency.as_of_date = based.as_of_date
         and dependency.base_status = 'breached'
         and coalesce(dependency.feed_last_load_date > dependency.breach_date, false)
+        and coalesce(dependency.feed_covered_from_date <= dependency.breach_date, false)
     group by based.commitment_instance_id, based.as_of_date
 
 ),
@@ -119,7 +122,8 @@ flagged as (
         dependencies.breached_dependency,
         (based.base_status = 'at_risk' and coalesce(based.is_feed_stale, true))
         or (based.base_status = 'breached' and based.kind <> 'threshold'
-            and coalesce(based.feed_last_load_date <= based.breach_date, true)) as lacks_data
+            and (coalesce(based.feed_last_load_date <= based.breach_date, true)
+                or coalesce(based.feed_covered_from_date > based.breach_date, true))) as lacks_data
 
     from based
     left join latest_decisions as waivers
@@ -164,6 +168,9 @@ resolved as (
             when lacks_data and base_status = 'at_risk'
                 then 'the ' || coalesce(feed, evidence_type) || ' feed is stale (last load '
                 || coalesce(feed_last_load_date::text, 'never') || ')'
+            when lacks_data and coalesce(feed_covered_from_date > breach_date, true)
+                then 'the ' || coalesce(feed, evidence_type) || ' feed has no data before the deadline '
+                || breach_date::text || ' (its data starts ' || coalesce(feed_covered_from_date::text, 'nowhere') || ')'
             when lacks_data
                 then 'no ' || coalesce(feed, evidence_type) || ' load since the deadline ' || breach_date::text
                 || ' (last load ' || coalesce(feed_last_load_date::text, 'never') || ')'

@@ -1,8 +1,9 @@
 {#
     Whether each evidence feed was fresh on each as-of date. A feed is stale when no load
     of it (status loaded) had arrived within `stale_after_days` (seed evidence_feeds) before
-    the as-of date. `last_load_date` also tells whether a load after a deadline has been
-    seen at all: without one, the absence of evidence proves nothing.
+    the as-of date. A breach needs the feed to have covered the deadline: its data must
+    start on or before the deadline (`covered_from_date`) and a load must have arrived
+    after it (`last_load_date`); otherwise the absence of evidence proves nothing.
 #}
 with
 
@@ -34,6 +35,7 @@ checked as (
         feeds.stale_after_days,
         as_of_dates.as_of_date,
         max({{ local_date('loads.arrived_at', "'" ~ var('feed_timezone') ~ "'") }}) as last_load_date,
+        min(loads.min_business_date) as covered_from_date,
         max(loads.max_business_date) as covered_through_date
 
     from feeds
