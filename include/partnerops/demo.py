@@ -51,6 +51,11 @@ def run_demo(*, full_scale: bool = False) -> int:
 
         simulate_and_load(url, settings=settings, full_scale=full_scale)
 
+        _step("Commitment tracking: statuses of both sides as of today (dbt build; partnerops status)")
+        from partnerops.status import demo_tracking
+
+        demo_tracking(url)
+
         _step("SLA alerts the scenario raised (partnerops alerts; docs/alerts.md)")
         from partnerops.alerts.demo import demo_alerts
 
