@@ -27,6 +27,15 @@ MAX_SUBJECT_CHARS = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
+#: Every field of an alert's payload (what the templates may read as `a.<field>`).
+PAYLOAD_FIELDS = (
+    "rule", "rule_title", "as_of_date", "agreement_id", "agreement_title", "brand_name", "group_name",
+    "commitment_id", "commitment_title", "instance_key", "pillar", "service", "kind", "obligor", "weight",
+    "due_date", "days_to_due", "status", "evidence_found", "reason", "remedy", "account_manager_name",
+    "account_manager_email", "escalated", "escalation_reason", "burn_rate", "burn_explanation", "recipients",
+)
+
+
 @dataclass(frozen=True)
 class EmailMessage:
     subject: str  # one line, plain (not yet header-encoded)
@@ -82,6 +91,7 @@ def alert_payload(row: StatusRow, contacts: AgreementContacts, *, rule: str, esc
         "status": row.status,
         "evidence_found": row.evidence_found,
         "reason": row.reason,
+        "remedy": row.remedy,
         "account_manager_name": contacts.account_manager.name,
         "account_manager_email": contacts.account_manager.email,
         "escalated": escalated,
@@ -89,6 +99,11 @@ def alert_payload(row: StatusRow, contacts: AgreementContacts, *, rule: str, esc
         "burn_rate": burn.rate if burn else None,
         "burn_explanation": burn.explanation if burn else None,
     }
+
+
+def _complete(payload: dict[str, Any]) -> dict[str, Any]:
+    """A stored payload with the fields added since it was stored (None), so retries still render."""
+    return {**dict.fromkeys(PAYLOAD_FIELDS), **payload}
 
 
 def one_line(text: str, limit: int = MAX_SUBJECT_CHARS) -> str:
@@ -104,7 +119,7 @@ def encode_header(text: str) -> str:
 
 
 def render_email(payload: dict[str, Any]) -> EmailMessage:
-    env = _env()
+    env, payload = _env(), _complete(payload)
     return EmailMessage(
         subject=one_line(env.get_template("subject.txt").render(a=payload)),
         text=env.get_template("email.txt").render(a=payload),
@@ -114,7 +129,7 @@ def render_email(payload: dict[str, Any]) -> EmailMessage:
 
 def render_webhook(payload: dict[str, Any]) -> dict[str, Any]:
     """The Slack-compatible JSON payload of one alert (a dict, parsed from the template's output)."""
-    rendered = _env().get_template("webhook.json").render(a=payload)
+    rendered = _env().get_template("webhook.json").render(a=_complete(payload))
     try:
         return json.loads(rendered)
     except json.JSONDecodeError as exc:
@@ -124,7 +139,7 @@ def render_webhook(payload: dict[str, Any]) -> dict[str, Any]:
 
 def render_digest(digest_date: date, alerts: list[dict[str, Any]]) -> EmailMessage:
     env = _env()
-    ctx = {"digest_date": digest_date.isoformat(), "alerts": alerts}
+    ctx = {"digest_date": digest_date.isoformat(), "alerts": [_complete(a) for a in alerts]}
     return EmailMessage(
         subject=one_line(env.get_template("digest_subject.txt").render(**ctx)),
         text=env.get_template("digest.txt").render(**ctx),

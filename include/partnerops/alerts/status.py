@@ -58,6 +58,7 @@ class StatusRow:
     windows_judged: int | None = None
     windows_missed: int | None = None
     error_budget: int | None = None
+    remedy: str | None = None
 
     @property
     def instance(self) -> tuple[str, str, str]:
@@ -92,7 +93,7 @@ _STATUS_QUERY = """
            s.obligor, s.commitment_title, s.due_date, s.weight::float8, s.status_reason, s.service,
            s.breach_date, s.evidence_type, s.evidence_count, s.delivered_at,
            s.progress_value::float8, s.progress_target::float8,
-           v.term_start, v.term_end, c.quota_target::float8, c.threshold_error_budget,
+           v.term_start, v.term_end, c.quota_target::float8, c.threshold_error_budget, c.remedy,
            case when c.threshold_window is not null then (
                select count(*)::int from generate_series(
                    date_trunc(c.threshold_window, v.term_start), v.term_end::timestamp,
@@ -118,13 +119,13 @@ def load_status_rows(cur: Any, as_of: date, relation: str = STATUS_MART) -> list
 
 def _status_row(agreement_id, commitment_id, instance_key, as_of_date, status, kind, pillar, obligor, title,
                 due_date, weight, reason, service, breach_date, evidence_type, evidence_count, delivered_at,
-                progress_value, progress_target, term_start, term_end, quota_target, error_budget,
+                progress_value, progress_target, term_start, term_end, quota_target, error_budget, remedy,
                 windows_total) -> StatusRow:
     row = StatusRow(
         agreement_id=agreement_id, commitment_id=commitment_id, instance_key=instance_key, as_of_date=as_of_date,
         status=status, kind=kind, pillar=pillar, obligor=obligor, commitment_title=title, due_date=due_date,
         weight=weight, reason=reason, service=service, breach_date=breach_date, term_start=term_start,
-        term_end=term_end,
+        term_end=term_end, remedy=remedy,
         evidence_found=_evidence_found(kind, evidence_type, evidence_count, delivered_at, progress_value,
                                        progress_target, quota_target, error_budget),
     )

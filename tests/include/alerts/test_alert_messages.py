@@ -71,3 +71,19 @@ def test_a_hostile_brand_name_arrives_intact_over_real_smtp(seed: Seed, smtp_ser
     text, html = (p.get_payload(decode=True).decode() for p in msg.get_payload())
     assert "{{ 7 * 7 }}" in text and "品牌" in text
     assert "&lt;script&gt;" in html and "<script>" not in html
+
+
+def test_payload_fields_are_all_listed_and_old_payloads_still_render():
+    from partnerops.alerts.messages import PAYLOAD_FIELDS
+
+    assert set(payload()) | {"recipients"} == set(PAYLOAD_FIELDS)
+    old = {k: v for k, v in payload("breached").items() if k != "remedy"}  # stored before `remedy` existed
+    assert "is breached" in render_email(old).text
+
+
+def test_the_remedy_is_shown_when_the_agreement_names_one():
+    from dataclasses import replace
+
+    with_remedy = alert_payload(replace(ROW, remedy="Extra launch slot <free>"), CONTACTS, rule="breached")
+    msg = render_email(with_remedy)
+    assert "Remedy:         Extra launch slot <free>" in msg.text and "Extra launch slot &lt;free&gt;" in msg.html
