@@ -42,7 +42,7 @@ def _cmd_intake(args: argparse.Namespace) -> int:
     report = run_intake(args.paths, database_url=url, triggered_by="cli")
     ensure_calendar(url)  # business days for the years of the terms just taken in
     for f in report.files:
-        label = f"{f.agreement_id} v{f.version}" if f.agreement_id else ""
+        label = f"{f.agreement_id} v{f.version} ({f.brand_name})" if f.agreement_id else ""
         print(f"{f.outcome:<11} {f.file} {label}".rstrip())
         for p in f.problems:
             print(f"            {p}")
@@ -238,14 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("airflow", _cmd_airflow, "Run the Airflow CLI with the project's configuration.")
     p.add_argument("airflow_args", nargs=argparse.REMAINDER)
 
-    p = add("alerts", _cmd_alerts, "Raise and send the SLA alerts for an as-of date (see docs/alerts.md).")
-    p.add_argument("--as-of", metavar="DATE", help="YYYY-MM-DD (default: today, Asia/Shanghai)")
-    p.add_argument("--dry-run", action="store_true", help="print what would be sent; record and send nothing")
-
     p = add("serve", _cmd_serve, "Start Airflow (UI, scheduler, ...) on the project database until Ctrl-C.")
     p.add_argument("--port", type=int, default=8080, help="port of the UI and API (default 8080)")
 
     add("dbt-manifest", _cmd_dbt_manifest, "Write the dbt manifest the commitment_tracking DAG renders from.")
+
+    p = add("alerts", _cmd_alerts, "Raise and send the SLA alerts for an as-of date (see docs/alerts.md).")
+    p.add_argument("--as-of", metavar="DATE", help="YYYY-MM-DD (default: today, Asia/Shanghai)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be sent; record and send nothing")
     return parser
 
 

@@ -159,7 +159,7 @@ def _line_of(root: yaml.Node | None, parts: list[Any]) -> int | None:
 
 _SHORT = reprlib.Repr()
 _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxlevel = 60, 60, 4, 4, 2
-_JSON_TYPES = {"string": "text", "integer": "an integer", "number": "a number", "boolean": "true or false",
+_JSON_TYPES = {"string": "text", "integer": "an integer", "number": "a number", "boolean": "true/false",
                "object": "a mapping of fields", "array": "a list", "null": "empty"}
 
 
@@ -211,8 +211,9 @@ def _schema_message(error: ValidationError) -> tuple[list[Any], str] | None:
     if v == "const":
         return path, f"must be {limit!r}, found {_found(value)}"
     if v == "type":
-        expected = [limit] if isinstance(limit, str) else list(limit)
-        return path, f"must be {' or '.join(_JSON_TYPES.get(t, t) for t in expected)}, found {_found(value)}"
+        names = [_JSON_TYPES.get(t, t) for t in ([limit] if isinstance(limit, str) else limit)]
+        expected = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        return path, f"must be {expected}, found {_found(value)}"
     if v in ("pattern", "format") and error.schema.get("format") == "date":
         return path, f"{_SHORT.repr(value)} is not a valid date; write YYYY-MM-DD"
     if v == "pattern":
@@ -398,6 +399,20 @@ def _value_problems(doc: Any) -> Iterator[tuple[list[Any], str]]:
             yield parts, "must be a single line (no line breaks or tabs); put longer text in description"
 
 
+def _load(text: str) -> tuple[list[yaml.Node], list[Any]]:
+    """Every document in `text`, as composed nodes (for line numbers) and as values, in one parse."""
+    loader = _Loader(text)
+    try:
+        nodes: list[yaml.Node] = []
+        docs: list[Any] = []
+        while loader.check_node():
+            nodes.append(loader.get_node())
+            docs.append(loader.construct_document(nodes[-1]))
+        return nodes, docs
+    finally:
+        loader.dispose()
+
+
 def check_bytes(data: bytes, file: str) -> CheckedFile:
     """Check one document given as bytes (the form intake hashes)."""
     result = CheckedFile(path=Path(file), content_hash=hashlib.sha256(data).hexdigest())
@@ -413,8 +428,8 @@ def check_bytes(data: bytes, file: str) -> CheckedFile:
     except UnicodeDecodeError as exc:
         return fail([], f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8")
     try:
-        docs = list(yaml.load_all(text, Loader=_Loader))  # noqa: S506 - _Loader is a SafeLoader
-        root = yaml.compose(text, Loader=_Loader) if len(docs) == 1 else None
+        nodes, docs = _load(text)
+        root = nodes[0] if len(nodes) == 1 else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -207,6 +207,25 @@ INVALID = [
     ("broken character", edit("name: Test Brand", 'name: "Test\\ud800Brand"'), "brand.name", 4, "U+D800"),
     ("name on two lines", edit("name: Test Brand", 'name: "Test\\nBrand"'), "brand.name", 4,
      "must be a single line"),
+    ("empty warning", edit("    due: 2026-02-15\n", "    due: 2026-02-15\n    warning: {}\n"),
+     "commitments[0].warning", 20, "give at least 1 of: elapsed_share, business_days_before_due"),
+    ("warning share of 1 or more",
+     edit("    due: 2026-02-15\n", "    due: 2026-02-15\n    warning: {elapsed_share: 1.5}\n"),
+     "commitments[0].warning.elapsed_share", 20, "must be less than 1, found 1.5"),
+    ("too many match attributes", edit("evidence: {type: shipment}", "evidence: {type: shipment, match: {"
+                                       + ", ".join(f"k{i}: {i}" for i in range(11)) + "}}"),
+     "commitments[2].evidence.match", 38, "has 11 entries; at most 10 are allowed"),
+    ("match value that is a list", edit("evidence: {type: shipment}", "evidence: {type: shipment, match: {a: [1]}}"),
+     "commitments[2].evidence.match.a", 38, "must be text, a number or true/false, found a list [1]"),
+    ("boolean name", edit("name: Test Brand", "name: yes"), "brand.name", 4, "must be text, found true/false True"),
+    ("opens before the term", edit("    opens: 2026-02-01", "    opens: 2025-02-01"), "commitments[1].opens", 27,
+     "the opening date 2025-02-01 is outside the term (2026-01-01 to 2026-12-31)"),
+    ("recurrence ends after the term", edit("ends: 2026-11-30", "ends: 2027-01-31"),
+     "commitments[3].recurrence.ends", 45, "the last period end 2027-01-31 is outside the term"),
+    ("too many commitments", GOOD + "".join(
+        f"  - {{id: c{i}, title: T, pillar: marketing, service: traffic, obligor: platform, kind: quota, "
+        f"quota: {{target: 1}}, evidence: {{type: campaign_execution}}}}\n" for i in range(500)),
+     "commitments", 12, "lists 504 items; at most 500 are allowed"),
     ("not a mapping", "- just\n- a list\n", "", 1, "the document must be a mapping of fields, found list"),
     ("two documents", GOOD + "---\n" + GOOD, "", None, "the file holds 2 YAML documents"),
     ("empty file", "", "", None, "the file is empty"),
@@ -365,14 +384,19 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return write_sample_corpus(tmp_path_factory.mktemp("corpus"), brands=160, groups=110, seed=2015)
 
 
-def test_the_sample_corpus_validates(corpus: list[Path]) -> None:
-    results = check_paths([corpus[0].parent])
-    assert len(results) == 160
-    assert [str(p) for r in results for p in r.problems] == []
+@pytest.fixture(scope="module")
+def corpus_checked(corpus: list[Path]) -> list[CheckedFile]:
+    return check_paths([corpus[0].parent])
 
 
-def test_the_sample_corpus_matches_the_reference_scenario(corpus: list[Path]) -> None:
-    agreements = [check_file(p).agreement for p in corpus]
+def test_the_sample_corpus_validates(corpus_checked: list[CheckedFile]) -> None:
+    assert len(corpus_checked) == 160
+    assert [str(p) for r in corpus_checked for p in r.problems] == []
+
+
+def test_the_sample_corpus_matches_the_reference_scenario(corpus: list[Path],
+                                                          corpus_checked: list[CheckedFile]) -> None:
+    agreements = [r.agreement for r in corpus_checked]
     assert len({a.agreement_id for a in agreements}) == 160
     assert len({a.brand_id for a in agreements}) == 160
     assert len({a.group_id for a in agreements}) == 110
