@@ -1,0 +1,79 @@
+"""The commitment_tracking DAG under a running scheduler: one dbt build, a task per model.
+
+A run for an as-of date must succeed task by task, fill the status mart for that date,
+emit the TRACKING Asset with the date, write the dbt docs, and (its 09:00 deadline on that
+date being long past) fire the Deadline Alert's callback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import psycopg2
+import pytest
+
+from partnerops import tracking
+
+pytestmark = pytest.mark.integration
+
+AS_OF = "2026-03-31"
+
+
+@pytest.fixture(scope="module")
+def tracking_run(airflow_runtime, tracking_project):
+    af = airflow_runtime
+    af.wait_for_dag(tracking.DAG_ID)
+    af.unpause(tracking.DAG_ID)
+    logical = datetime.fromisoformat(AS_OF).replace(tzinfo=ZoneInfo(tracking.OPS_TIMEZONE))
+    run_id = af.trigger(tracking.DAG_ID, logical_date=logical, conf={"as_of": AS_OF})
+    return af.wait_for_run(tracking.DAG_ID, run_id, timeout=600)
+
+
+def test_every_task_succeeds(tracking_run, airflow_runtime):
+    assert tracking_run.state == "success", f"failed tasks: {tracking_run.failed_tasks}"
+    assert tracking_run.failed_tasks == {}
+    tasks = tracking_run.task_states
+    assert "dbt.dbt_producer_watcher" in tasks
+    assert {"publish_tracking", "generate_docs"} <= set(tasks)
+    # One task per model: `dbt.<model>.run` (with a `.test` task) or `dbt.<model>_run`.
+    model_tasks = {t for t in tasks if t.startswith("dbt.") and t.endswith("run")}
+    assert any(tracking.STATUS_MART[1] in t for t in model_tasks), sorted(tasks)
+    assert len(model_tasks) >= 10, f"expected a task per dbt model, got {sorted(tasks)}"
+
+
+def test_status_mart_has_rows_for_the_as_of_date(tracking_run, tracking_project):
+    schema, table = tracking.STATUS_MART
+    with psycopg2.connect(tracking_project.url) as conn, conn.cursor() as cur:
+        cur.execute(f'select count(*), count(distinct as_of_date) from "{schema}"."{table}" '
+                    "where as_of_date = %s", (AS_OF,))
+        rows, dates = cur.fetchone()
+    assert rows > 0 and dates == 1
+
+
+def test_tracking_asset_event_is_recorded_for_the_as_of_date(tracking_run, airflow_runtime):
+    events = airflow_runtime.asset_events("partnerops.tracking")
+    mine = [e for e in events if e["source_run_id"] == tracking_run.run_id]
+    assert len(mine) == 1, events
+    assert mine[0]["extra"]["as_of"] == AS_OF
+    assert mine[0]["extra"]["status_rows"] > 0
+
+
+def test_dbt_docs_are_generated(tracking_run, tracking_project):
+    index = tracking.docs_dir(tracking_project.settings) / "index.html"
+    assert index.exists()
+    catalog = json.loads((index.parent / "catalog.json").read_text())
+    assert any(key.endswith(".".join(tracking.STATUS_MART[1:])) for key in catalog["nodes"])
+
+
+def test_missed_deadline_notifies_ops(tracking_run, tracking_project):
+    """The run's deadline (09:00 on the as-of date) passed long ago: the callback must have run."""
+    path = tracking.ops_notices_path(tracking_project.settings)
+    end = time.monotonic() + 60
+    while time.monotonic() < end and not path.exists():
+        time.sleep(1)
+    assert path.exists(), "the Deadline Alert callback wrote no notice"
+    notices = [json.loads(line) for line in path.read_text().splitlines()]
+    assert any(n["run_id"] == tracking_run.run_id and n["kind"] == "deadline_missed" for n in notices), notices
