@@ -53,11 +53,16 @@ __all__ = [
     "DAG_ID_PREFIX",
     "SHARDS",
     "TASK_STATES",
+    "CommitmentDecisionOperator",
+    "CommitmentStatusOperator",
+    "ReadMartsOperator",
+    "ScorecardOperator",
     "agreement_doc_md",
     "agreement_tags",
     "build_agreement_dag",
     "commitment_status",
     "dag_id_for",
+    "decisions_needed",
     "md_escape",
     "read_agreement_statuses",
     "shard_dags",
@@ -65,6 +70,7 @@ __all__ = [
     "shard_of_file",
     "task_id_for",
     "task_state_for",
+    "ui_guide",
 ]
 
 DAG_ID_PREFIX = "agreement__"
