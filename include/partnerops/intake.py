@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import psycopg2
+
 from partnerops.agreements.model import Agreement, agreement_from_document
 from partnerops.agreements.validate import CheckedFile, Problem, check_paths
 from partnerops.db import connect
@@ -93,15 +95,7 @@ def run_intake(
                         (triggered_by,))
             report = IntakeReport(intake_run_id=cur.fetchone()[0])
             for item in checked:
-                conn.autocommit = False
-                try:
-                    outcome = _take_in(cur, item, report.intake_run_id, settings)
-                    conn.commit()
-                except BaseException:
-                    conn.rollback()
-                    raise
-                finally:
-                    conn.autocommit = True
+                outcome = _take_in_one(conn, cur, item, report.intake_run_id, settings)
                 report.files.append(outcome)
                 log.info("%s: %s", outcome.file, outcome.outcome)
             c = report.counts
@@ -115,6 +109,28 @@ def run_intake(
         finally:
             cur.execute("select pg_advisory_unlock(%s)", (INTAKE_LOCK_KEY,))
     return report
+
+
+def _take_in_one(conn, cur, item: CheckedFile, run_id: int, settings: Settings) -> FileOutcome:
+    """One file in one transaction. A document the database refuses (a value validation did
+    not foresee) is quarantined with the database's reason, so it never stops the batch."""
+    conn.autocommit = False
+    try:
+        outcome = _take_in(cur, item, run_id, settings)
+        conn.commit()
+        return outcome
+    except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
+        conn.rollback()
+        reason = (exc.diag.message_primary or str(exc)).strip()
+        problem = Problem(str(item.path), "", f"the database refused this document: {reason}")
+        outcome = _quarantine(cur, item, [problem], run_id, settings)
+        conn.commit()
+        return outcome
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.autocommit = True
 
 
 def intake_inbox(triggered_by: str = "airflow") -> IntakeReport:

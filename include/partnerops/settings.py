@@ -131,6 +131,13 @@ class Settings:
         return self.project_root / "dbt_project"
 
 
+def _normalise_url(url: str | None) -> str | None:
+    """Accept the `postgres://` spelling that Airflow connections often use, as libpq does."""
+    if not url:
+        return None
+    return "postgresql://" + url.removeprefix("postgres://") if url.startswith("postgres://") else url
+
+
 def get_settings() -> Settings:
     root = Path(os.environ.get("PARTNEROPS_HOME") or _project_root()).resolve()
     data_dir = Path(os.environ.get("PARTNEROPS_DATA_DIR") or root / "var").resolve()
@@ -138,9 +145,9 @@ def get_settings() -> Settings:
     return Settings(
         project_root=root,
         # The same URL may arrive as the Airflow connection `partnerops_db` (AIRFLOW_CONN_...).
-        database_url=os.environ.get("PARTNEROPS_DATABASE_URL")
-        or os.environ.get(f"AIRFLOW_CONN_{AIRFLOW_CONN_ID.upper()}")
-        or None,
+        database_url=_normalise_url(
+            os.environ.get("PARTNEROPS_DATABASE_URL") or os.environ.get(f"AIRFLOW_CONN_{AIRFLOW_CONN_ID.upper()}")
+        ),
         data_dir=data_dir,
         agreements_inbox=Path(inbox).resolve(),
     )

@@ -249,3 +249,37 @@ def test_the_registry_is_not_rewritten_when_nothing_changed(project_env: Path, d
     changed = run_intake([inbox], database_url=db_url)
     assert changed.registry_changed and registry.stat().st_mtime_ns != stamp
     assert [e["agreement_id"] for e in read_registry(registry)] == ["TM-2026-0001", "TM-2026-0042"]
+
+
+def test_a_document_the_database_refuses_is_quarantined_and_the_batch_goes_on(
+    project_env: Path, db_url: str, inbox: Path
+) -> None:
+    # A rule only the database knows (as a future column limit would be): validation passes, the insert fails.
+    refused_brand = _brand_id(SMALL)
+    conn = psycopg2.connect(db_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("alter table raw.agreement_versions add constraint no_knitwear check (brand_id <> %s)",
+                        (refused_brand,))
+        copy(V1, inbox)
+        copy(SMALL, inbox)
+        report = run_intake([inbox], database_url=db_url)
+    finally:
+        with conn, conn.cursor() as cur:
+            cur.execute("alter table raw.agreement_versions drop constraint if exists no_knitwear")
+        conn.close()
+    outcomes = {Path(f.file).name: f for f in report.files}
+    assert outcomes[V1.name].outcome == "loaded"
+    refused = outcomes[SMALL.name]
+    assert refused.outcome == "quarantined"
+    assert "the database refused this document" in refused.problems[0].message
+    assert "no_knitwear" in refused.problems[0].message
+    assert query(db_url, "select count(*) from raw.agreement_versions where brand_id = %s", (refused_brand,)) == [(0,)]
+    assert query(db_url, "select count(*) from raw.commitments where agreement_id = "
+                 "(select agreement_id from raw.agreement_versions limit 1)")[0][0] > 0
+
+
+def _brand_id(path: Path) -> str:
+    import yaml
+
+    return yaml.safe_load(path.read_text("utf-8"))["brand"]["id"]

@@ -1,0 +1,46 @@
+"""The one settings object: defaults, the database URL's spellings, Airflow's local configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from partnerops.settings import NO_TELEMETRY_ENV, airflow_environ, get_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("PARTNEROPS_DATABASE_URL", "AIRFLOW_CONN_PARTNEROPS_DB", "PARTNEROPS_DATA_DIR",
+                 "PARTNEROPS_AGREEMENTS_INBOX"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_no_url_means_the_embedded_server_and_state_stays_in_the_project() -> None:
+    settings = get_settings()
+    assert settings.database_url is None
+    assert settings.data_dir == settings.project_root / "var"
+    assert settings.airflow_home == settings.project_root / "var" / "airflow"
+    assert settings.agreements_inbox == settings.project_root / "var" / "inbox" / "agreements"
+
+
+def test_the_airflow_connection_spelling_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_PARTNEROPS_DB", "postgres://ops:s3cret@db.internal:5433/partnerops")
+    assert get_settings().database_url == "postgresql://ops:s3cret@db.internal:5433/partnerops"
+    monkeypatch.setenv("PARTNEROPS_DATABASE_URL", "postgresql://root@127.0.0.1:5432/other")
+    assert get_settings().database_url == "postgresql://root@127.0.0.1:5432/other"
+
+
+def test_airflow_runs_from_the_repository_with_examples_and_telemetry_off(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARTNEROPS_DATA_DIR", str(tmp_path))
+    settings = get_settings()
+    env = airflow_environ(settings, "postgresql://root@127.0.0.1:5432/x")
+    assert env["AIRFLOW_HOME"] == str(tmp_path / "airflow")
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(settings.project_root / "dags")
+    assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == str(settings.project_root / "plugins")
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert env["AIRFLOW_CONN_PARTNEROPS_DB"] == env["PARTNEROPS_DATABASE_URL"] == "postgresql://root@127.0.0.1:5432/x"
+    for name, value in NO_TELEMETRY_ENV.items():
+        assert env[name] == value
+    assert env["DO_NOT_TRACK"] == "1" and env["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] == "False"
