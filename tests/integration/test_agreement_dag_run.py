@@ -141,3 +141,21 @@ def test_one_agreement_run_matches_the_marts(airflow_runtime, tracking_project, 
     assert result.state == "success", "only a pipeline failure fails the run"
     assert result.task_states[ad.READ_TASK_ID] == "success"
     assert result.task_states[ad.SCORECARD_TASK_ID] == "success"
+
+
+def test_a_pipeline_failure_looks_different_from_a_breach(airflow_runtime, tracking_project):
+    """No marts for the date: read_marts fails after its retries, every commitment is upstream_failed."""
+    af = airflow_runtime
+    entry = read_registry(tracking_project.settings.registry_path)[-1]
+    dag_id = ad.dag_id_for(entry["agreement_id"])
+    af.wait_for_dag(dag_id)
+    af.unpause(dag_id)
+    try:
+        run_id = af.trigger(dag_id, conf={"as_of": "2020-01-01", "decision_window_minutes": 1})
+        result = af.wait_for_run(dag_id, run_id, timeout=600)
+    finally:
+        af.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+    assert result.state == "failed"
+    assert result.task_states[ad.READ_TASK_ID] == "failed"
+    assert set(commitment_task_states(af, dag_id, run_id, entry).values()) == {"upstream_failed"}
+    assert result.task_states[ad.SCORECARD_TASK_ID] == "failed"
