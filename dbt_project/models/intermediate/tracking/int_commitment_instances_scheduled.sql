@@ -84,7 +84,14 @@ recurring_instances as (
     select
         recurring_periods.*,
         recurring_periods.period_start_date::text as instance_key,
-        recurring_periods.period_start_date as instance_opens_date,
+        -- an instance due after its period (a monthly report) opens when the period ends;
+        -- one due at the period's end (a quarterly campaign) opens with the period
+        case
+            when coalesce(recurring_periods.recurrence_due_after_days, 0) > 0
+                or coalesce(recurring_periods.recurrence_due_after_business_days, 0) > 0
+                then recurring_periods.period_end_date + 1
+            else recurring_periods.period_start_date
+        end as instance_opens_date,
         coalesce(
             case
                 when recurring_periods.recurrence_due_after_business_days > 0
