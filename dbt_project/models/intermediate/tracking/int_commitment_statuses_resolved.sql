@@ -6,9 +6,10 @@
       3. delivered          a late delivery an account manager accepted (accept_late);
       4. excused            the other side's commitment this one depends on is breached,
                             and this one is not delivered;
-      5. insufficient_data  at_risk while the feed that would prove delivery is stale, or
-                            breached while that feed has not covered the deadline (its data
-                            starts after it, or no load arrived since): a missing feed never
+      5. insufficient_data  at_risk or breached while the feed that would prove delivery
+                            has no data from the instance's opening (its period, for a
+                            recurring one); at_risk while that feed is stale; breached while
+                            no load of it arrived after the deadline: a missing feed never
                             reads as a breach (a threshold breach rests on windows the feed
                             covered, so it stands);
       6. the base status.
@@ -56,7 +57,9 @@ based as (
         feeds.feed,
         feeds.is_stale as is_feed_stale,
         feeds.last_load_date as feed_last_load_date,
-        feeds.covered_from_date as feed_covered_from_date
+        feeds.covered_from_date as feed_covered_from_date,
+        -- the feed must have data from here on for the absence of evidence to mean anything
+        coalesce(listed.period_start_date, listed.opens_date) as coverage_needed_from_date
 
     from listed
     inner join base_statuses
@@ -106,7 +109,7 @@ dependencies as (
         and dependency.as_of_date = based.as_of_date
         and dependency.base_status = 'breached'
         and coalesce(dependency.feed_last_load_date > dependency.breach_date, false)
-        and coalesce(dependency.feed_covered_from_date <= dependency.breach_date, false)
+        and coalesce(dependency.feed_covered_from_date <= dependency.coverage_needed_from_date, false)
     group by based.commitment_instance_id, based.as_of_date
 
 ),
@@ -120,10 +123,11 @@ flagged as (
         late_acceptances.decided_by as late_accepted_by,
         disputes.decided_by is not null as is_disputed,
         dependencies.breached_dependency,
-        (based.base_status = 'at_risk' and coalesce(based.is_feed_stale, true))
+        (based.base_status in ('at_risk', 'breached') and based.kind <> 'threshold'
+            and coalesce(based.feed_covered_from_date > based.coverage_needed_from_date, true))
+        or (based.base_status = 'at_risk' and coalesce(based.is_feed_stale, true))
         or (based.base_status = 'breached' and based.kind <> 'threshold'
-            and (coalesce(based.feed_last_load_date <= based.breach_date, true)
-                or coalesce(based.feed_covered_from_date > based.breach_date, true))) as lacks_data
+            and coalesce(based.feed_last_load_date <= based.breach_date, true)) as lacks_data
 
     from based
     left join latest_decisions as waivers
@@ -165,12 +169,13 @@ resolved as (
                 then 'late delivery accepted by ' || late_accepted_by
             when breached_dependency is not null and base_status not in ('delivered', 'delivered_late')
                 then 'the other side breached ' || breached_dependency || ', which this depends on'
+            when lacks_data and coalesce(feed_covered_from_date > coverage_needed_from_date, true)
+                then 'the ' || coalesce(feed, evidence_type) || ' feed has no data from before '
+                || coverage_needed_from_date::text || ' (its data starts '
+                || coalesce(feed_covered_from_date::text, 'nowhere') || ')'
             when lacks_data and base_status = 'at_risk'
                 then 'the ' || coalesce(feed, evidence_type) || ' feed is stale (last load '
                 || coalesce(feed_last_load_date::text, 'never') || ')'
-            when lacks_data and coalesce(feed_covered_from_date > breach_date, true)
-                then 'the ' || coalesce(feed, evidence_type) || ' feed has no data before the deadline '
-                || breach_date::text || ' (its data starts ' || coalesce(feed_covered_from_date::text, 'nowhere') || ')'
             when lacks_data
                 then 'no ' || coalesce(feed, evidence_type) || ' load since the deadline ' || breach_date::text
                 || ' (last load ' || coalesce(feed_last_load_date::text, 'never') || ')'

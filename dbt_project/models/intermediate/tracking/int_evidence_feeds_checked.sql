@@ -1,9 +1,9 @@
 {#
     Whether each evidence feed was fresh on each as-of date. A feed is stale when no load
     of it (status loaded) had arrived within `stale_after_days` (seed evidence_feeds) before
-    the as-of date. A breach needs the feed to have covered the deadline: its data must
-    start on or before the deadline (`covered_from_date`) and a load must have arrived
-    after it (`last_load_date`); otherwise the absence of evidence proves nothing.
+    the as-of date. `covered_from_date` (first business date of its data) and
+    `last_load_date` tell int_commitment_statuses_resolved whether the absence of evidence
+    means anything: only over dates the feed covered.
 #}
 with
 
