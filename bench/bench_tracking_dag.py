@@ -29,7 +29,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from partnerops.agreements.sample import write_sample_corpus
-from partnerops.airflow_runtime import create_database, drop_database, interrupt_on_signals, running_airflow
+from partnerops.airflow_runtime import (
+    AirflowRuntimeError,
+    create_database,
+    drop_database,
+    interrupt_on_signals,
+    running_airflow,
+)
 from partnerops.db import with_database
 from partnerops.dbt import run_dbt
 from partnerops.intake import run_intake
@@ -70,8 +76,10 @@ def _timeline(af, run_id: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--brands", type=int, default=10)
-    parser.add_argument("--renderings", default=",".join(RENDERINGS))
+    parser.add_argument("--renderings", default="watcher,watcher_model_tasks,local",
+                        help=f"comma-separated, from: {', '.join(RENDERINGS)}")
     parser.add_argument("--repeat", type=int, default=1, help="DAG runs per rendering (median reported)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for one DAG run")
     args = parser.parse_args(argv)
     renderings = [r for r in args.renderings.split(",") if r]
     interrupt_on_signals()  # stop Airflow and drop the databases on Ctrl-C or kill
@@ -110,12 +118,20 @@ def main(argv: list[str] | None = None) -> int:
                         logical = datetime.fromisoformat(AS_OF).replace(tzinfo=ZoneInfo(OPS_TIMEZONE))
                         started = time.monotonic()
                         run_id = af.trigger(DAG_ID, logical_date=logical, conf={"as_of": AS_OF})
-                        result = af.wait_for_run(DAG_ID, run_id, timeout=900, poll=0.25)
+                        try:
+                            result = af.wait_for_run(DAG_ID, run_id, timeout=args.timeout, poll=0.25)
+                        except AirflowRuntimeError as exc:
+                            print(f"{rendering}: {exc}", file=sys.stderr)
+                            break
                         wholes.append(time.monotonic() - started)
                         if result.state != "success":
-                            raise SystemExit(f"{rendering}: run failed: {result.failed_tasks}")
+                            print(f"{rendering}: run failed: {result.failed_tasks}", file=sys.stderr)
+                            break
                         spans.append(_dbt_span(af, run_id))
                         print(f"{rendering}: {_timeline(af, run_id)}", file=sys.stderr)
+                    if not spans:
+                        rows.append((rendering, tasks, None, None))
+                        continue
                     rows.append((rendering, tasks, statistics.median(spans), statistics.median(wholes)))
                     print(f"{rendering}: {tasks} tasks, dbt part {spans}, whole {wholes} ({dag['dag_id']})",
                           file=sys.stderr)
@@ -128,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| rendering | tasks | dbt part | ratio to dbt build | whole run (+ gate, docs) |")
     print("|---|---:|---:|---:|---:|")
     for rendering, tasks, span, whole in rows:
+        if span is None:
+            print(f"| {rendering} | {tasks} | did not finish in {args.timeout:.0f} s | | |")
+            continue
         print(f"| {rendering} | {tasks} | {span:.1f} s | {span / dbt_build:.2f}x | {whole:.1f} s |")
     return 0
 
