@@ -66,7 +66,7 @@ class Feed:
     table: str
     columns: tuple[Column, ...]
     key: tuple[str, ...]
-    business_at: str  # SQL over the staging columns: the timestamp whose Shanghai date is business_date
+    business_at: tuple[str, ...]  # the first of these timestamps that is set; its Shanghai date is business_date
     partitioned: bool = False
     rules: tuple[RowRule, ...] = ()
     default_format: Literal["csv", "jsonl"] = "jsonl"
@@ -78,6 +78,11 @@ class Feed:
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
+
+    @property
+    def business_at_sql(self) -> str:
+        """`business_at` as SQL over the staging columns."""
+        return self.business_at[0] if len(self.business_at) == 1 else f"coalesce({', '.join(self.business_at)})"
 
 
 def _c(name: str, kind: Kind, required: bool = True, values: tuple[str, ...] = (), example: str = "",
@@ -105,7 +110,7 @@ FEEDS: dict[str, Feed] = {
                 _c("channel", "enum", values=CHANNELS, example="online"),
                 _c("product_lifecycle", "enum", values=LIFECYCLES, example="in_season"),
             ),
-            key=("order_id",), business_at="ordered_at",
+            key=("order_id",), business_at=("ordered_at",),
         ),
         Feed(
             name="shipments", pillar="logistics", table="raw.shipments", partitioned=True, default_format="csv",
@@ -120,7 +125,7 @@ FEEDS: dict[str, Feed] = {
                 _c("carrier", "id", example="SF"),
                 _c("warehouse_id", "id", example="WH-HZ-03"),
             ),
-            key=("order_id",), business_at="paid_at",
+            key=("order_id",), business_at=("paid_at",),
             rules=(_later("shipped_at", "paid_at"), _later("delivered_at", "shipped_at")),
         ),
         Feed(
@@ -137,7 +142,7 @@ FEEDS: dict[str, Feed] = {
                 _c("reach", "count", required=False, example="1250000", description="people reached"),
                 _c("status", "enum", values=CAMPAIGN_STATUSES, example="completed"),
             ),
-            key=("campaign_id",), business_at="coalesce(actual_start_at, planned_start_at)",
+            key=("campaign_id",), business_at=("actual_start_at", "planned_start_at"),
             rules=(
                 _later("planned_end_at", "planned_start_at"),
                 _later("actual_end_at", "actual_start_at"),
@@ -159,7 +164,7 @@ FEEDS: dict[str, Feed] = {
                 _c("listed_at", "timestamp", example="2026-03-01T10:00:00+08:00"),
                 _c("delisted_at", "timestamp", required=False, example=""),
             ),
-            key=("listing_id",), business_at="listed_at",
+            key=("listing_id",), business_at=("listed_at",),
             rules=(
                 _later("delisted_at", "listed_at"),
                 RowRule("collection_id", "collection_id is null and sku_id is null",
@@ -177,7 +182,7 @@ FEEDS: dict[str, Feed] = {
                 _c("delivered_at", "timestamp", example="2026-11-05T16:20:00+08:00"),
                 _c("records_delivered", "count", example="184220"),
             ),
-            key=("brand_id", "deliverable_type", "period_start_date"), business_at="delivered_at",
+            key=("brand_id", "deliverable_type", "period_start_date"), business_at=("delivered_at",),
             rules=(_later("period_end_date", "period_start_date"),),
         ),
         Feed(
@@ -191,7 +196,7 @@ FEEDS: dict[str, Feed] = {
                 _c("note", "text", required=False, example="Pilot store opened; photos in the shared folder."),
                 _c("reference", "text", required=False, example="OA-2026-0815"),
             ),
-            key=("agreement_id", "commitment_id", "attested_by", "attested_at"), business_at="attested_at",
+            key=("agreement_id", "commitment_id", "attested_by", "attested_at"), business_at=("attested_at",),
         ),
     )
 }

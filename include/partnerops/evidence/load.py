@@ -14,6 +14,17 @@ file is loaded in its own transaction:
 5. the manifest row gets the counts (in file = loaded + duplicate + quarantined), the business
    date range and the finish time, and the transaction commits.
 
+The fast path, tried first, for the common case of a file whose rows are all new: under the same
+lock and in the same transaction, after a `SAVEPOINT`, the rows are validated and given their
+derived columns (business_date, arrived_at, load_id) in Python while they stream with `COPY`
+straight into the raw table. A COPY ends before the first row of a month that has no partition
+yet; the partition is created and the next COPY goes on. The COPY's `where` is the staging path's
+SQL (the rules across fields, the business date), so a row it skips shows in the row count; the
+primary key finds any duplicate. If a row is bad, breaks a rule or is already there
+(`unique_violation`), or the same content was loaded before, the transaction rolls back to the
+savepoint and the file takes the staging path above. The manifest's `load_path` says which path
+loaded the file (`fast` or `merge`).
+
 A failure anywhere (a lost connection included) rolls the whole file back, so a file is either
 loaded completely or not at all, and loading it again is always safe. Files are loaded in
 delivery order; a row's `arrived_at` is the delivery time of the first file that brought it.
@@ -30,8 +41,9 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import psycopg2
 import psycopg2.extensions
@@ -68,6 +80,7 @@ class FileLoad:
     feed: str
     load_id: int
     status: str  # loaded | rejected
+    load_path: str = "merge"  # fast (COPY straight into the raw table) | merge (staging + merge)
     rows_in_file: int = 0
     rows_loaded: int = 0
     rows_duplicate: int = 0
@@ -75,7 +88,7 @@ class FileLoad:
     min_business_date: date | None = None
     max_business_date: date | None = None
     seconds: float = 0.0
-    phases: dict[str, float] = field(default_factory=dict)  # seconds: stage (validate + COPY), check, merge
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: fast; stage (validate + COPY), check, merge
     problems: list[BadLine] = field(default_factory=list)  # the first few, for display
 
 
@@ -288,9 +301,28 @@ def _load(cur, ff: FeedFile, triggered_by: str) -> FileLoad:
         (ff.feed.name, str(ff.path), ff.arrived_at, triggered_by),
     )
     result = FileLoad(file=str(ff.path), feed=ff.feed.name, load_id=cur.fetchone()[0], status="loaded")
+    rows = _fast_load(cur, ff, result)
+    if rows is None:
+        rows = _staged_load(cur, ff, result)
+    result.rows_in_file = rows.rows_in_file
+    result.status = "rejected" if rows.rejected else "loaded"
+    cur.execute(
+        """update raw.evidence_loads
+              set content_hash = %s, rows_in_file = %s, rows_loaded = %s, rows_duplicate = %s,
+                  rows_quarantined = %s, min_business_date = %s, max_business_date = %s,
+                  finished_at = clock_timestamp(), status = %s, load_path = %s
+            where load_id = %s""",
+        (rows.content_hash, result.rows_in_file, result.rows_loaded, result.rows_duplicate,
+         result.rows_quarantined, result.min_business_date, result.max_business_date, result.status,
+         result.load_path, result.load_id),
+    )
+    return result
+
+
+def _staged_load(cur, ff: FeedFile, result: FileLoad) -> FileRows:
+    """The staging path: validate into staging, check the rules, merge; sets the counts in `result`."""
     staging = f"staging_{ff.feed.name}"
     cur.execute(_staging_ddl(ff.feed, staging))
-
     clock = time.perf_counter()
     rows = _stage(cur, ff, staging, result)
     result.phases["stage"], clock = time.perf_counter() - clock, time.perf_counter()
@@ -298,32 +330,82 @@ def _load(cur, ff: FeedFile, triggered_by: str) -> FileLoad:
     result.phases["check"], clock = time.perf_counter() - clock, time.perf_counter()
     result.rows_loaded = _merge(cur, ff, staging, result)
     result.phases["merge"] = time.perf_counter() - clock
-
-    result.rows_in_file = rows.rows_in_file
     result.rows_quarantined = rows.rows_bad + rule_bad
     result.rows_duplicate = staged - result.rows_loaded
-    result.status = "rejected" if rows.rejected else "loaded"
-    cur.execute(
-        """update raw.evidence_loads
-              set content_hash = %s, rows_in_file = %s, rows_loaded = %s, rows_duplicate = %s,
-                  rows_quarantined = %s, min_business_date = %s, max_business_date = %s,
-                  finished_at = clock_timestamp(), status = %s
-            where load_id = %s""",
-        (rows.content_hash, result.rows_in_file, result.rows_loaded, result.rows_duplicate,
-         result.rows_quarantined, result.min_business_date, result.max_business_date, result.status,
-         result.load_id),
-    )
-    return result
+    result.load_path = "merge"
+    return rows
+
+
+def _fast_load(cur, ff: FeedFile, result: FileLoad) -> FileRows | None:
+    """The fast path (see the module docstring); None, with nothing of it kept, when the file must be staged."""
+    clock = time.perf_counter()
+    cur.execute("savepoint fast_path")
+    try:
+        rows = _copy_direct(cur, ff, result)
+    except psycopg2.IntegrityError:  # a unique_violation: a row already there, or repeated in the file
+        rows = None
+    if rows is None or rows.rejected or _content_loaded(cur, ff.feed, rows.content_hash, result.load_id):
+        cur.execute("rollback to savepoint fast_path")
+        result.rows_loaded, result.min_business_date, result.max_business_date = 0, None, None
+        rows = None
+    else:
+        cur.execute("release savepoint fast_path")
+        result.load_path = "fast"
+    result.phases["fast"] = time.perf_counter() - clock
+    return rows
+
+
+def _copy_direct(cur, ff: FeedFile, result: FileLoad) -> FileRows | None:
+    """COPY the file's rows straight into the raw table; None if a row is bad or breaks a rule.
+
+    The COPY's `where` is the staging path's own SQL: it skips a row that breaks a rule across fields
+    (or whose business_date, derived in Python, differs from the SQL one), so a row count short of
+    the file's says the file must be staged.
+    """
+    feed, bad = ff.feed, []
+    with _open(ff) as handle:
+        rows = FileRows(feed, handle, ff.format, bad.append)
+        lines = rows.copy_lines()
+        first = next(lines, None)  # reads the header, which gives the column order
+        table_rows = _Rows(chain([first] if first else [], lines), feed, rows.staging_columns, ff.arrived_at,
+                         result.load_id, bad)
+        copy = (f"copy {feed.table} ({', '.join(rows.staging_columns)}, business_date, arrived_at, load_id) "
+                f"from stdin with (format csv) where business_date = {_business_date_sql(feed)} "
+                f"and not ({_bad_any(feed)})")
+        while table_rows.pending is not None:
+            month = table_rows.pending[1]
+            if feed.partitioned:
+                first_day = date.fromisoformat(month.decode() + "-01")
+                _ensure_partitions(cur, feed, first_day, first_day)
+            table_rows.months.add(month)
+            cur.copy_expert(copy, _Stream(table_rows.stream()), size=1 << 20)
+            result.rows_loaded += cur.rowcount
+    if bad or result.rows_loaded != rows.rows_in_file:
+        return None
+    if table_rows.days:
+        result.min_business_date = date.fromisoformat(min(table_rows.days).decode())
+        result.max_business_date = date.fromisoformat(max(table_rows.days).decode())
+    return rows
+
+
+def _content_loaded(cur, feed: Feed, content_hash: str, load_id: int) -> bool:
+    cur.execute("""select exists (select from raw.evidence_loads
+                                   where feed = %s and content_hash = %s and load_id <> %s)""",
+                (feed.name, content_hash, load_id))
+    return cur.fetchone()[0]
+
+
+def _open(ff: FeedFile) -> BinaryIO:
+    try:
+        return ff.path.open("rb")
+    except OSError as exc:
+        raise UserError(f"{ff.path}: cannot read the file: {exc.strerror}") from None
 
 
 def _stage(cur, ff: FeedFile, staging: str, result: FileLoad) -> FileRows:
     """Validate the file while it streams into the staging table with one COPY; quarantine bad lines."""
     with _Quarantine(result.load_id, str(ff.path), result.problems) as quarantine:
-        try:
-            handle = ff.path.open("rb")
-        except OSError as exc:
-            raise UserError(f"{ff.path}: cannot read the file: {exc.strerror}") from None
-        with handle:
+        with _open(ff) as handle:
             rows = FileRows(ff.feed, handle, ff.format, quarantine.add)
             stream = _Stream(rows.copy_lines())
             stream.prime()  # reads the header, which gives the staging columns
@@ -362,9 +444,12 @@ def _merge(cur, ff: FeedFile, staging: str, result: FileLoad) -> int:
 def _staging_ddl(feed: Feed, staging: str) -> str:
     columns = ",\n".join(f"    {c.name} {c.sql_type}" for c in feed.columns)
     return (f"create temp table if not exists {staging} (\n    line_no integer not null,\n{columns},\n"
-            f"    business_date date generated always as\n"
-            f"        ((({feed.business_at}) at time zone 'Asia/Shanghai')::date) stored\n"
+            f"    business_date date generated always as {_business_date_sql(feed)} stored\n"
             ") on commit delete rows")
+
+
+def _business_date_sql(feed: Feed) -> str:
+    return f"((({feed.business_at_sql}) at time zone 'Asia/Shanghai')::date)"
 
 
 def _bad_any(feed: Feed) -> str:
@@ -408,6 +493,63 @@ def _ensure_partitions(cur, feed: Feed, first: date, last: date) -> None:
             upper = (month.replace(day=28) + (date.resolution * 4)).replace(day=1)
             cur.execute(f"create table {name} partition of {feed.table} for values from (%s) to (%s)",
                         (month, upper))
+
+
+_FIXED_OFFSET_SINCE = b"1992"  # Asia/Shanghai has been UTC+8 all year since 1992 (summer time 1986-1991)
+
+
+def _shanghai_date(ts: bytes) -> bytes:
+    """The Asia/Shanghai date of a valid ISO timestamp (the COPY's `where` checks it against `_business_date_sql`)."""
+    if ts.endswith(b"+08:00") and ts[:4] >= _FIXED_OFFSET_SINCE:
+        return ts[:10]
+    return datetime.fromisoformat(ts.decode()).astimezone(BUSINESS_TZ).date().isoformat().encode()
+
+
+def _quoted_fields(body: bytes) -> list[bytes]:
+    """The fields of a line of the COPY stream with quoted fields (empty for null)."""
+    return [f.encode() for f in next(csv.reader([body.decode()]))]
+
+
+class _Rows:
+    """The lines of the COPY stream made into rows of the raw table (with business_date, arrived_at and
+    load_id), cut into COPY streams so that every month has its partition before its first row is sent.
+    """
+
+    def __init__(self, lines: Iterator[bytes], feed: Feed, columns: tuple[str, ...], arrived_at: datetime,
+                 load_id: int, bad: list[BadLine]):
+        self._lines = lines
+        self._business_at = [columns.index(name) for name in feed.business_at]
+        self._suffix = f",{arrived_at.isoformat()},{load_id}\n".encode()
+        self._bad = bad
+        self.days: set[bytes] = set()
+        self.months: set[bytes] = set()  # months with a partition
+        self.pending: tuple[bytes, bytes] | None = next(self._derived(), None)  # (row, month) awaiting a COPY
+
+    def _derived(self) -> Iterator[tuple[bytes, bytes]]:
+        """(row, business month) per line, until a line was bad."""
+        first, *rest = self._business_at
+        suffix, days, bad = self._suffix, self.days, self._bad
+        for line in self._lines:
+            if bad:
+                return
+            body = line[line.index(b",") + 1:-1]  # without the line number and the line end
+            fields = body.split(b",") if b'"' not in body else _quoted_fields(body)
+            day = _shanghai_date(fields[first] or next(fields[i] for i in rest if fields[i]))
+            days.add(day)
+            yield body + b"," + day + suffix, day[:7]
+
+    def stream(self) -> Iterator[bytes]:
+        """The rows from `pending` up to the first one of a month without a partition (the next `pending`)."""
+        months, pending = self.months, self.pending
+        if pending is None:
+            return
+        yield pending[0]
+        for row, month in self._derived():
+            if month not in months:
+                self.pending = (row, month)
+                return
+            yield row
+        self.pending = None
 
 
 class _Stream:

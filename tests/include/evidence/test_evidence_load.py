@@ -194,9 +194,13 @@ def _terminate_when(url: str, query_prefix: str, stop: threading.Event, killed: 
         conn.close()
 
 
-@pytest.mark.parametrize("phase", ["copy staging_shipments", "insert into raw.shipments"])
+@pytest.mark.parametrize("phase", ["copy raw.shipments", "copy staging_shipments", "insert into raw.shipments"])
 def test_a_connection_killed_mid_load_leaves_nothing_and_a_retry_loads_once(db_url, tmp_path, phase):
     path = write_shipments(tmp_path / "shipments_2026-03-05.csv", range(200_000))
+    repeated = 0 if phase == "copy raw.shipments" else 1  # a repeated last row sends the file to the staging path
+    if repeated:
+        with path.open("a") as f:
+            f.write(shipment_line(3, datetime(2026, 3, 2, 0, 0, 3, tzinfo=CST)) + "\n")
     stop, killed = threading.Event(), []
     killer = threading.Thread(target=_terminate_when, args=(db_url, phase, stop, killed))
     killer.start()
@@ -211,9 +215,9 @@ def test_a_connection_killed_mid_load_leaves_nothing_and_a_retry_loads_once(db_u
     assert query(db_url, "select count(*) from raw.evidence_loads") == [(0,)]
 
     retry = load_files([path], database_url=db_url).files[0]
-    assert (retry.rows_loaded, retry.rows_duplicate) == (200_000, 0)
+    assert (retry.rows_loaded, retry.rows_duplicate) == (200_000, repeated)
     again = load_files([path], database_url=db_url).files[0]
-    assert (again.rows_loaded, again.rows_duplicate) == (0, 200_000)
+    assert (again.rows_loaded, again.rows_duplicate) == (0, 200_000 + repeated)
     assert query(db_url, "select count(*), count(distinct order_id) from raw.shipments") == [(200_000, 200_000)]
 
 
@@ -227,3 +231,85 @@ def test_cli_load_reports_bad_input_without_a_traceback(project_env, tmp_path, c
     assert main(["load", str(tmp_path / "missing")]) == 1
     err = capsys.readouterr().err
     assert "no such file or folder" in err and "Traceback" not in err
+
+
+# -- the fast path: a file of new, valid rows is copied straight into the raw table --------------
+
+
+def load_paths(url: str) -> list[tuple]:
+    return query(url, "select load_path, rows_in_file, rows_loaded, rows_duplicate, rows_quarantined "
+                      "from raw.evidence_loads order by load_id")
+
+
+def test_a_new_file_takes_the_fast_path_with_the_same_derived_columns(db_url, tmp_path):
+    path = tmp_path / "shipments_2026-05-01.csv"
+    paid = ["2026-03-31T17:30:00Z", "2026-03-31T10:00:00+08:00", "2026-04-30T16:00:00.25+00:00",
+            "1988-06-01T23:30:00+08:00", "2026-03-15T23:59:59-05:00", "2026-04-02T08:00:00+08:00"]
+    lines = [f"O{i},B0001,{p},2030-01-01T00:00:00+08:00,,SF,WH-1" for i, p in enumerate(paid)]
+    path.write_text("\n".join([SHIPMENTS_HEADER, *lines]) + "\n", encoding="utf-8")
+    f = load_files([path], database_url=db_url).files[0]
+    assert (f.load_path, f.rows_in_file, f.rows_loaded, f.rows_duplicate, f.rows_quarantined) == ("fast", 6, 6, 0, 0)
+    assert (f.min_business_date, f.max_business_date) == (date(1988, 6, 2), date(2026, 5, 1))
+    # business_date as the staging path derives it in SQL (summer time in 1988 included)
+    assert query(db_url, """select count(*) from raw.shipments
+                             where business_date <> (paid_at at time zone 'Asia/Shanghai')::date""") == [(0,)]
+    assert query(db_url, "select distinct load_id, arrived_at = '2026-05-01 00:00+08' from raw.shipments") == [
+        (f.load_id, True)]
+    assert query(db_url, "select tableoid::regclass::text, count(*) from raw.shipments group by 1 order by 1") == [
+        ("raw.shipments_p1988_06", 1), ("raw.shipments_p2026_03", 2), ("raw.shipments_p2026_04", 2),
+        ("raw.shipments_p2026_05", 1)]
+    assert load_paths(db_url) == [("fast", 6, 6, 0, 0)]
+
+
+def test_a_file_with_one_row_already_loaded_falls_back_and_counts_one_duplicate(db_url, tmp_path):
+    first = write_shipments(tmp_path / "shipments_2026-03-05.csv", range(999, 1000))
+    second = write_shipments(tmp_path / "shipments_2026-03-06.csv", range(1000))  # the duplicate is the last row
+    report = load_files([first, second], database_url=db_url)
+    assert [f.load_path for f in report.files] == ["fast", "merge"]
+    assert load_paths(db_url) == [("fast", 1, 1, 0, 0), ("merge", 1000, 999, 1, 0)]
+    assert query(db_url, "select count(*), count(distinct order_id) from raw.shipments") == [(1000, 1000)]
+    assert query(db_url, "select load_id, count(*) from raw.shipments group by 1 order by 1") == [
+        (report.files[0].load_id, 1), (report.files[1].load_id, 999)]
+
+
+def test_files_with_a_malformed_row_or_a_broken_rule_take_the_staging_path(db_url, tmp_path):
+    malformed = write_shipments(tmp_path / "shipments_2026-03-05.csv", range(100))
+    with malformed.open("a") as f:
+        f.write("O-bad,B0001,yesterday,,,SF,WH-1\n")
+    breaker = write_shipments(tmp_path / "shipments_2026-03-06.csv", range(100, 200))
+    with breaker.open("a") as f:
+        f.write("O-early,B0001,2026-03-02T10:00:00+08:00,2026-03-02T09:00:00+08:00,,SF,WH-1\n")
+    load_files([malformed, breaker], database_url=db_url)
+    assert load_paths(db_url) == [("merge", 101, 100, 0, 1), ("merge", 101, 100, 0, 1)]
+    assert query(db_url, "select line_no, field from raw.evidence_quarantine order by load_id") == [
+        (102, "paid_at"), (102, "shipped_at")]
+
+
+def test_json_lines_with_quoted_text_and_a_business_date_from_two_fields_take_the_fast_path(db_url, tmp_path):
+    attestations = tmp_path / "attestations_2026-03-10.jsonl"
+    attestations.write_text(
+        '{"agreement_id":"TM-1","commitment_id":"c1","attested_by":"li.na@example.com",'
+        '"attested_at":"2026-03-09T18:00:00+08:00","note":"opened, with \\"photos\\"","reference":null}\n',
+        encoding="utf-8")
+    campaigns = tmp_path / "campaign_executions_2026-03-10.jsonl"
+    campaigns.write_text(
+        '{"campaign_id":"C1","brand_id":"B0001","campaign_type":"traffic","planned_start_at":'
+        '"2026-03-01T10:00:00+08:00","planned_end_at":"2026-03-03T10:00:00+08:00","actual_start_at":'
+        '"2026-03-02T11:00:00+08:00","actual_end_at":"2026-03-03T11:00:00+08:00","reach":1200,"status":"completed"}\n'
+        '{"campaign_id":"C3","brand_id":"B0001","campaign_type":"celebrity","planned_start_at":'
+        '"2026-03-05T10:00:00+08:00","planned_end_at":"2026-03-06T10:00:00+08:00","status":"cancelled"}\n',
+        encoding="utf-8")
+    report = load_files([attestations, campaigns], database_url=db_url)
+    assert [(f.feed, f.load_path, f.rows_loaded) for f in report.files] == [
+        ("campaign_executions", "fast", 2), ("attestations", "fast", 1)]
+    assert query(db_url, "select note, reference, business_date from raw.attestations") == [
+        ('opened, with "photos"', None, date(2026, 3, 9))]
+    assert query(db_url, "select campaign_id, business_date from raw.campaign_executions order by 1") == [
+        ("C1", date(2026, 3, 2)), ("C3", date(2026, 3, 5))]
+
+
+def test_content_loaded_before_takes_the_staging_path(db_url, tmp_path):
+    a = write_shipments(tmp_path / "shipments_2026-03-05.csv", range(0))
+    b = write_shipments(tmp_path / "shipments_2026-03-06.csv", range(0))
+    load_files([a, b], database_url=db_url)
+    assert load_paths(db_url) == [("fast", 0, 0, 0, 0), ("merge", 0, 0, 0, 0)]
