@@ -18,12 +18,12 @@ The fast path, tried first, for the common case of a file whose rows are all new
 lock and in the same transaction, after a `SAVEPOINT`, the rows are validated and given their
 derived columns (business_date, arrived_at, load_id) in Python while they stream with `COPY`
 straight into the raw table. A COPY ends before the first row of a month that has no partition
-yet; the partition is created and the next COPY goes on. The COPY's `where` is the staging path's
-SQL (the rules across fields, the business date), so a row it skips shows in the row count; the
-primary key finds any duplicate. If a row is bad, breaks a rule or is already there
-(`unique_violation`), or the same content was loaded before, the transaction rolls back to the
-savepoint and the file takes the staging path above. The manifest's `load_path` says which path
-loaded the file (`fast` or `merge`).
+yet (the partition is created and the next COPY goes on), and every `COPY_SEGMENT_ROWS` rows.
+The COPY's `where` is the staging path's SQL (the rules across fields, the business date), so a
+row it skips shows in the row count; the primary key finds any duplicate. If a row is bad,
+breaks a rule or is already there (`unique_violation`), or the same content was loaded before,
+the transaction rolls back to the savepoint and the file takes the staging path above. The
+manifest's `load_path` says which path loaded the file (`fast` or `merge`).
 
 A failure anywhere (a lost connection included) rolls the whole file back, so a file is either
 loaded completely or not at all, and loading it again is always safe. Files are loaded in
@@ -70,6 +70,9 @@ log = logging.getLogger(__name__)
 APPLICATION_NAME = "partnerops.evidence.load"
 TEMP_BUFFERS = "256MB"  # staging stays in memory for files of a few million rows
 _SHOWN_PROBLEMS = 5
+# The fast path's COPYs end every so many rows: libpq reports a duplicate only when a COPY ends, so a
+# file of redelivered rows leaves the fast path after one segment instead of after the whole file.
+COPY_SEGMENT_ROWS = 100_000
 
 
 @dataclass
@@ -539,13 +542,16 @@ class _Rows:
             yield body + b"," + day + suffix, day[:7]
 
     def stream(self) -> Iterator[bytes]:
-        """The rows from `pending` up to the first one of a month without a partition (the next `pending`)."""
+        """The rows from `pending` up to the first one of a month without a partition, or of the next segment
+        (`COPY_SEGMENT_ROWS`): that row is the next `pending`."""
         months, pending = self.months, self.pending
         if pending is None:
             return
         yield pending[0]
+        left = COPY_SEGMENT_ROWS
         for row, month in self._derived():
-            if month not in months:
+            left -= 1
+            if not left or month not in months:
                 self.pending = (row, month)
                 return
             yield row

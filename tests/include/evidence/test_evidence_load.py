@@ -241,7 +241,8 @@ def load_paths(url: str) -> list[tuple]:
                       "from raw.evidence_loads order by load_id")
 
 
-def test_a_new_file_takes_the_fast_path_with_the_same_derived_columns(db_url, tmp_path):
+def test_a_new_file_takes_the_fast_path_with_the_same_derived_columns(db_url, tmp_path, monkeypatch):
+    monkeypatch.setattr("partnerops.evidence.load.COPY_SEGMENT_ROWS", 2)  # several COPYs per month too
     path = tmp_path / "shipments_2026-05-01.csv"
     paid = ["2026-03-31T17:30:00Z", "2026-03-31T10:00:00+08:00", "2026-04-30T16:00:00.25+00:00",
             "1988-06-01T23:30:00+08:00", "2026-03-15T23:59:59-05:00", "2026-04-02T08:00:00+08:00"]
@@ -261,7 +262,10 @@ def test_a_new_file_takes_the_fast_path_with_the_same_derived_columns(db_url, tm
     assert load_paths(db_url) == [("fast", 6, 6, 0, 0)]
 
 
-def test_a_file_with_one_row_already_loaded_falls_back_and_counts_one_duplicate(db_url, tmp_path):
+@pytest.mark.parametrize("segment_rows", [100_000, 7])
+def test_a_file_with_one_row_already_loaded_falls_back_and_counts_one_duplicate(db_url, tmp_path, monkeypatch,
+                                                                                segment_rows):
+    monkeypatch.setattr("partnerops.evidence.load.COPY_SEGMENT_ROWS", segment_rows)
     first = write_shipments(tmp_path / "shipments_2026-03-05.csv", range(999, 1000))
     second = write_shipments(tmp_path / "shipments_2026-03-06.csv", range(1000))  # the duplicate is the last row
     report = load_files([first, second], database_url=db_url)
