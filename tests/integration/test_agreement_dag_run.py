@@ -34,12 +34,14 @@ def today() -> str:
 
 
 def mark_feeds_fresh(url: str) -> None:
-    """One empty load per evidence feed, arrived now: the feeds are fresh, the evidence absent."""
+    """One empty load per evidence feed, arrived now and covering every day since before the terms
+    began: the feeds are fresh and complete, the evidence absent (so misses are provable)."""
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute("""insert into raw.evidence_loads (feed, file_path, content_hash, arrived_at, status,
-                                                       triggered_by, finished_at)
+                                                       triggered_by, finished_at, min_business_date,
+                                                       max_business_date)
                        select feed, 'agdag-test/' || feed, md5(feed || now()::text), now() - interval '1 minute',
-                              'loaded', 'test', now()
+                              'loaded', 'test', now(), date '2025-01-01', current_date - 1
                          from unnest(array['orders', 'shipments', 'campaign_executions', 'channel_listings',
                                            'data_deliveries', 'attestations']) as feed""")
 
