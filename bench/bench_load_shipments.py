@@ -44,7 +44,7 @@ from pathlib import Path
 
 import psycopg2
 
-from partnerops.db import connect, with_database
+from partnerops.db import connect, create_database, drop_database, with_database
 from partnerops.evidence.load import FileLoad, find_feed_files, load_file, prepare_session
 from partnerops.migrations import upgrade
 
@@ -75,16 +75,6 @@ def write_file(path: Path, rows: int, first_day: date = date(2026, 3, 2), days: 
                 delivered = shipped + 36_000 + int(rng.random() * 300_000)
                 f.write(f"O{dates[day].replace('-', '')}B{brand:04d}{seq[brand]:07d},B{brand:04d},{ts(paid)},"
                         f"{ts(shipped)},{ts(delivered)},SF,WH-HZ-{brand % 4 + 1:02d}\n")
-
-
-def admin(sql: str) -> None:
-    conn = psycopg2.connect(ADMIN_URL)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
 
 
 def execute(url: str, sql: str) -> None:
@@ -191,7 +181,7 @@ def main() -> int:
     args = parser.parse_args()
 
     name = f"{args.db_prefix}{uuid.uuid4().hex[:8]}"
-    admin(f'create database "{name}"')
+    create_database(ADMIN_URL, name)
     url = with_database(ADMIN_URL, name)
     try:
         upgrade(url)
@@ -211,7 +201,7 @@ def main() -> int:
                 timings["loader, fallback"].append(loader(url, path, "fallback"))
                 print(f"  run {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in timings.items()), flush=True)
     finally:
-        admin(f'drop database if exists "{name}" with (force)')
+        drop_database(ADMIN_URL, name)
 
     medians = {k: statistics.median(v) for k, v in timings.items()}
     cpu = {k: statistics.median(v) for k, v in CPU.items()}

@@ -31,12 +31,10 @@ from zoneinfo import ZoneInfo
 from partnerops.agreements.sample import write_sample_corpus
 from partnerops.airflow_runtime import (
     AirflowRuntimeError,
-    create_database,
-    drop_database,
     interrupt_on_signals,
     running_airflow,
 )
-from partnerops.db import with_database
+from partnerops.db import create_database, drop_database, with_database
 from partnerops.dbt import run_dbt
 from partnerops.intake import run_intake
 from partnerops.migrations import upgrade

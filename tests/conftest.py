@@ -15,34 +15,24 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from partnerops.db import with_database
+from partnerops.db import create_database, drop_database, with_database
 from partnerops.migrations import upgrade
 
 ADMIN_URL = os.environ.get("PARTNEROPS_TEST_ADMIN_URL", "postgresql://root@127.0.0.1:5432/postgres")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _admin(sql: str) -> None:
-    conn = psycopg2.connect(ADMIN_URL)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="session")
 def session_db_url() -> Iterator[str]:
     name = f"partnerops_test_{uuid.uuid4().hex[:12]}"
     try:
-        _admin(f'create database "{name}"')
+        create_database(ADMIN_URL, name)
     except psycopg2.OperationalError as exc:
         pytest.exit(f"the test PostgreSQL at {ADMIN_URL} is not reachable: {exc}", returncode=3)
     url = with_database(ADMIN_URL, name)
     upgrade(url)
     yield url
-    _admin(f'drop database if exists "{name}" with (force)')
+    drop_database(ADMIN_URL, name)
 
 
 def _truncate_all(url: str) -> None:

@@ -44,9 +44,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import psycopg2
 
-from partnerops.db import describe, with_database
+from partnerops.db import create_database, describe, drop_database, with_database
 from partnerops.errors import UserError
 from partnerops.settings import Settings, airflow_environ, get_settings
 
@@ -89,40 +88,6 @@ def metadata_url(server_url: str, database: str) -> str:
     """An SQLAlchemy URL (psycopg2 driver) for `database` on the server of `server_url`."""
     parts = urlsplit(with_database(server_url, database))
     return urlunsplit(parts._replace(scheme="postgresql+psycopg2"))
-
-
-def _libpq_url(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(scheme="postgresql"))
-
-
-def _admin_execute(server_url: str, sql: str) -> None:
-    conn = psycopg2.connect(with_database(_libpq_url(server_url), "postgres"), connect_timeout=10)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
-def create_database(server_url: str, database: str, *, exist_ok: bool = False) -> None:
-    conn = psycopg2.connect(with_database(_libpq_url(server_url), "postgres"), connect_timeout=10)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute("select 1 from pg_database where datname = %s", (database,))
-            if cur.fetchone() is not None:
-                if exist_ok:
-                    return
-                raise AirflowRuntimeError(f"database {database} already exists")
-            cur.execute(f'create database "{database}"')
-    finally:
-        conn.close()
-
-
-def drop_database(server_url: str, database: str) -> None:
-    _admin_execute(server_url, f'drop database if exists "{database}" with (force)')
 
 
 def _airflow_executable() -> str:

@@ -69,6 +69,38 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path="/" + database))
 
 
+def _server_connection(server_url: str) -> psycopg2.extensions.connection:
+    """An autocommit connection to the server's maintenance database (`postgres`)."""
+    conn = psycopg2.connect(with_database(server_url, "postgres"), connect_timeout=10)
+    conn.autocommit = True
+    return conn
+
+
+def create_database(server_url: str, database: str, *, exist_ok: bool = False) -> None:
+    """Create `database` on the server of `server_url` (throwaway databases for tests and benchmarks)."""
+    conn = _server_connection(server_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select 1 from pg_database where datname = %s", (database,))
+            if cur.fetchone() is not None:
+                if exist_ok:
+                    return
+                raise UserError(f"database {database} already exists on {describe(server_url)}")
+            cur.execute(f'create database "{database}"')
+    finally:
+        conn.close()
+
+
+def drop_database(server_url: str, database: str) -> None:
+    """Drop `database` if it exists, disconnecting its sessions."""
+    conn = _server_connection(server_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'drop database if exists "{database}" with (force)')
+    finally:
+        conn.close()
+
+
 def describe(url: str) -> str:
     """A URL safe to print: no password."""
     parts = urlsplit(url)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from partnerops.agreements.sample import write_sample_corpus
-from partnerops.airflow_runtime import AirflowRuntime, create_database, drop_database, running_airflow
-from partnerops.db import with_database
+from partnerops.airflow_runtime import AirflowRuntime, running_airflow
+from partnerops.db import create_database, drop_database, with_database
 from partnerops.intake import run_intake
 from partnerops.migrations import upgrade
 from partnerops.settings import Settings, get_settings

@@ -72,7 +72,8 @@ def _commitments(rng: random.Random, year: int, size_rank: float) -> list[dict[s
             "remedy": "The platform may reassign the launch slot to another brand.",
         },
         {
-            "id": "prospect-segments", "title": "Deliver monthly prospect audience segments (potential customer programme)",
+            "id": "prospect-segments",
+            "title": "Deliver monthly prospect audience segments (potential customer programme)",
             "pillar": "data_operations", "service": "prospect_program", "obligor": "platform", "kind": "recurring",
             "recurrence": {"every": "month", "due_after": {"business_days": 5}},
             "evidence": {"type": "data_delivery", "match": {"deliverable_type": "prospect_segment"}},
@@ -118,7 +119,8 @@ def _commitments(rng: random.Random, year: int, size_rank: float) -> list[dict[s
             "weight": 2, "remedy": "One extra super-brand-day slot.",
         })
         out.append({
-            "id": "o2o-store-pickup", "title": "Offline stores take at least 3% of orders (pickup and in-store returns)",
+            "id": "o2o-store-pickup",
+            "title": "Offline stores take at least 3% of orders (pickup and in-store returns)",
             "pillar": "channel", "service": "o2o", "obligor": "brand", "kind": "threshold",
             "threshold": {"metric": "o2o_order_share", "comparison": "at_least", "target": 0.03,
                           "window": "quarter", "min_sample": 500, "error_budget": 1},

@@ -16,13 +16,13 @@ import psycopg2
 import pytest
 from alerts_fixtures import SmtpServer
 from test_alert_runs import settings
-from tests_admin import ADMIN_URL, admin
+from tests_admin import ADMIN_URL
 
 from partnerops.agreements.sample import write_sample_corpus
 from partnerops.alerts import run_alerts
 from partnerops.alerts.demo import latest_as_of
 from partnerops.calendar import fill_calendar
-from partnerops.db import with_database
+from partnerops.db import create_database, drop_database, with_database
 from partnerops.dbt import run_dbt
 from partnerops.intake import run_intake
 from partnerops.migrations import upgrade
@@ -45,7 +45,7 @@ def _exec(url: str, sql: str, params=None, many: bool = False) -> list[tuple]:
 @pytest.fixture(scope="module")
 def marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     name = f"alerts_{uuid.uuid4().hex[:12]}"
-    admin(f'create database "{name}"')
+    create_database(ADMIN_URL, name)
     url = with_database(ADMIN_URL, name)
     work = tmp_path_factory.mktemp("alerts_marts")
     try:
@@ -69,7 +69,7 @@ def marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             run_dbt(args, as_of=as_of, url=url, target_path=work / "dbt", capture=True)
         yield {"url": url, "as_of": as_of}
     finally:
-        admin(f'drop database if exists "{name}" with (force)')
+        drop_database(ADMIN_URL, name)
 
 
 def test_alerts_read_the_real_mart_and_send_once(marts: dict, smtp_server: SmtpServer):
