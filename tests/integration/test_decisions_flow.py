@@ -15,6 +15,7 @@ import pytest
 
 # helpers shared with the per-agreement run test (tests/ is not a package: import by module name)
 from test_agreement_dag_run import (
+    SETTLED,
     commitment_task_states,
     mark_feeds_fresh,
     mart_rows,
@@ -72,7 +73,10 @@ def test_waiver_through_required_actions_changes_status_on_next_tracking_run(air
         run_id = af.trigger(dag_id, conf={"as_of": as_of, "decision_window_minutes": 4})
         map_index = wait_until(lambda: _hitl_map_index(af, dag_id, run_id, commitment_id), timeout=300,
                                what=f"a Required Action for {commitment_id}")
-        before = commitment_task_states(af, dag_id, run_id, entry)[commitment_id]
+        # the decision task and the commitment's own task run side by side: wait for the latter to settle
+        before = wait_until(
+            lambda: (state := commitment_task_states(af, dag_id, run_id, entry)[commitment_id]) in SETTLED and state,
+            timeout=300, what=f"the task of {commitment_id} to settle")
         assert before == "failed"
 
         # What the UI does when the account manager answers the Required Action.
