@@ -22,11 +22,12 @@
 {%- endmacro %}
 
 {#
-    The instant a date ends in a time zone: `end_of_day('d', 'tz')` is the first instant of
-    the next day there. "Known as of D" means arrived at or before this instant, and
-    "due on D" means by this instant (evidence exactly at it counts as on time).
+    The exclusive end of a local day: `day_ends_before('d', 'tz')` is 00:00 of the day after
+    d in tz. An instant belongs to day d there exactly when it is before this one, so every
+    "by the end of d" comparison is a strict `<` against it: evidence at 23:59:59 of the due
+    date is on time, evidence at 00:00:00 of the next day is late.
 #}
-{% macro end_of_day(date_expr, tz_expr) -%}
+{% macro day_ends_before(date_expr, tz_expr) -%}
     ((({{ date_expr }}) + 1)::timestamp at time zone ({{ tz_expr }}))
 {%- endmacro %}
 
@@ -36,10 +37,20 @@
 {%- endmacro %}
 
 {#
-    The end of the run's as-of date for feed-level facts (orders), in the feeds' time zone:
-    what had arrived by then is known. Without an as_of var: the end of today there.
+    What was known on a date: a row is known as of `as_of_date` when the file that brought it
+    was delivered on or before that date. A file delivered on day F arrives at 00:00 of F in
+    the feeds' time zone (`arrived_at`), so this is `arrived_at` strictly before the end of
+    the as-of date there: a file delivered the day after is not known yet.
 #}
-{% macro feed_as_of_end() -%}
+{% macro known_by(arrived_at_expr, as_of_date_expr) -%}
+    ({{ arrived_at_expr }} < {{ day_ends_before(as_of_date_expr, "'" ~ var('feed_timezone') ~ "'") }})
+{%- endmacro %}
+
+{#
+    `known_by` for the run's as-of date, for feed-level facts (orders) that are not computed
+    per as-of date. Without an as_of var: today in the feeds' time zone.
+#}
+{% macro known_by_run_as_of(arrived_at_expr) -%}
     {%- set tz = "'" ~ var('feed_timezone') ~ "'" -%}
-    {{ end_of_day('coalesce(' ~ as_of_var() ~ ', (now() at time zone ' ~ tz ~ ')::date)', tz) }}
+    {{ known_by(arrived_at_expr, 'coalesce(' ~ as_of_var() ~ ', (now() at time zone ' ~ tz ~ ')::date)') }}
 {%- endmacro %}

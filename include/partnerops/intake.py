@@ -190,13 +190,13 @@ def _insert_version(cur, a: Agreement, item: CheckedFile, run_id: int) -> None:
     cur.execute(
         """insert into raw.agreement_versions (
                agreement_id, version, title, amendment_note, brand_id, brand_name, group_id, group_name,
-               signed_date, term_start, term_end, timezone, account_manager_name, account_manager_email,
-               escalation_contacts, gmv_target_amount, gmv_target_currency, document, content_hash,
-               source_file, intake_run_id)
-           values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+               signed_date, effective_from, term_start, term_end, timezone, account_manager_name,
+               account_manager_email, escalation_contacts, gmv_target_amount, gmv_target_currency, document,
+               content_hash, source_file, intake_run_id)
+           values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
         (
             a.agreement_id, a.version, a.title, a.amendment_note, a.brand_id, a.brand_name, a.group_id,
-            a.group_name, a.signed_date, a.term_start, a.term_end, a.timezone, a.account_manager.name,
+            a.group_name, a.signed_date, a.effective_date, a.term_start, a.term_end, a.timezone, a.account_manager.name,
             a.account_manager.email,
             json.dumps([{"name": p.name, "email": p.email, "role": p.role} for p in a.escalation_contacts]),
             a.gmv_target_amount, a.gmv_target_currency, json.dumps(item.document), item.content_hash,

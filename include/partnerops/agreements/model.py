@@ -149,6 +149,12 @@ class Agreement:
     escalation_contacts: tuple[Person, ...] = ()
     title: str | None = None
     amendment_note: str | None = None
+    effective_from: date | None = None
+
+    @property
+    def effective_date(self) -> date:
+        """The day this version's terms take effect: `effective_from`, default the signed date."""
+        return self.effective_from or self.signed_date
 
     @property
     def pillars(self) -> list[str]:
@@ -208,6 +214,7 @@ def agreement_from_document(doc: dict[str, Any]) -> Agreement:
         group_id=doc["group"]["id"],
         group_name=doc["group"]["name"],
         signed_date=date.fromisoformat(doc["signed_date"]),
+        effective_from=_date(doc.get("effective_from")),
         term_start=date.fromisoformat(doc["term"]["start"]),
         term_end=date.fromisoformat(doc["term"]["end"]),
         timezone=doc.get("timezone", DEFAULT_TIMEZONE),

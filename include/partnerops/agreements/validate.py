@@ -248,6 +248,11 @@ def _cross_field_problems(doc: dict[str, Any]) -> Iterator[tuple[list[Any], str]
         yield ["term", "end"], f"the term ends ({term_end}) before it starts ({term_start})"
     if signed > term_end:
         yield ["signed_date"], f"signed on {signed}, after the term ended ({term_end})"
+    if "effective_from" in doc:
+        effective = date.fromisoformat(doc["effective_from"])
+        if not term_start <= effective <= term_end:
+            yield ["effective_from"], (f"the version takes effect on {effective}, outside the term "
+                                       f"({term_start} to {term_end}); effective_from must lie inside it")
     if doc["version"] > 1 and "amendment_note" not in doc:
         yield ["amendment_note"], (f"version {doc['version']} is an amendment: say what it changes and why "
                                    "in amendment_note")

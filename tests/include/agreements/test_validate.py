@@ -86,6 +86,11 @@ def edit(old: str, new: str, text: str = GOOD) -> str:
     return text.replace(old, new)
 
 
+def effective_from(value: str) -> str:
+    """The base document with `effective_from: value` after its signed date (line 7)."""
+    return edit("signed_date: 2025-12-01\n", f"signed_date: 2025-12-01\neffective_from: {value}\n")
+
+
 def only_problem(result: CheckedFile) -> Problem:
     assert not result.ok
     assert result.agreement is None
@@ -103,6 +108,14 @@ def test_the_base_document_is_valid_and_typed() -> None:
     assert [c.beneficiary for c in a.commitments] == ["brand", "platform", "platform", "brand"]
     assert a.commitments[0].warning.elapsed_share == 0.75  # the default warning point
     assert a.commitments[2].threshold.min_sample == 30 and a.commitments[2].threshold.error_budget == 0
+    assert a.effective_from is None and a.effective_date == a.signed_date  # in effect from its signing
+
+
+@pytest.mark.parametrize("effective", ["2026-01-01", "2026-06-15", "2026-12-31"])
+def test_effective_from_inside_the_term_is_kept(effective: str) -> None:
+    result = check(effective_from(effective))
+    assert result.ok, [str(p) for p in result.problems]
+    assert result.agreement.effective_date.isoformat() == effective
 
 
 # (case id, document text, field path, line, words the message must contain)
@@ -146,6 +159,12 @@ INVALID = [
      "the term ends (2025-12-31) before it starts (2026-01-01)"),
     ("signed after the term", edit("signed_date: 2025-12-01", "signed_date: 2027-01-05"), "signed_date", 6,
      "signed on 2027-01-05, after the term ended (2026-12-31)"),
+    ("takes effect before the term", effective_from("2025-12-31"),
+     "effective_from", 7, "takes effect on 2025-12-31, outside the term (2026-01-01 to 2026-12-31)"),
+    ("takes effect after the term", effective_from("2027-01-01"),
+     "effective_from", 7, "takes effect on 2027-01-01, outside the term"),
+    ("effective date in another form", effective_from("soon"),
+     "effective_from", 7, "'soon' is not a valid date; write YYYY-MM-DD"),
     ("opens after due", edit("    opens: 2026-02-01", "    opens: 2026-03-02"), "commitments[1].opens", 27,
      "opens (2026-03-02) after it is due (2026-03-01)"),
     ("due date outside the term", edit("    due: 2026-02-15", "    due: 2027-02-15"), "commitments[0].due", 19,

@@ -1,3 +1,9 @@
+{#
+    Which agreement version applies on each as-of date. Every version, the first one and
+    every amendment alike, applies from its effective date (effective_from, default its
+    signed date), whenever it was taken in; on a date, the highest version in effect
+    applies and the instances of the others are superseded.
+#}
 with
 
 agreement_versions as (
@@ -12,39 +18,23 @@ as_of_dates as (
 
 ),
 
-known as (
-
-    select
-        *,
-        -- The first version counts from its signing even if it was taken in later (nothing
-        -- else was known about the agreement); an amendment counts from the day it was loaded.
-        case
-            when agreement_version = min(agreement_version) over (partition by agreement_id)
-                then least(signed_date, {{ local_date('loaded_at', 'timezone') }})
-            else {{ local_date('loaded_at', 'timezone') }}
-        end as known_from_date
-
-    from agreement_versions
-
-),
-
 dated as (
 
     select
         as_of_dates.as_of_date,
-        as_of_dates.as_of_end_at,
-        known.agreement_version_id,
-        known.agreement_id,
-        known.agreement_version,
-        known.known_from_date,
-        max(known.agreement_version) over (
-            partition by known.agreement_id, as_of_dates.as_of_date
+        as_of_dates.as_of_ends_before,
+        agreement_versions.agreement_version_id,
+        agreement_versions.agreement_id,
+        agreement_versions.agreement_version,
+        agreement_versions.effective_from_date,
+        max(agreement_versions.agreement_version) over (
+            partition by agreement_versions.agreement_id, as_of_dates.as_of_date
         ) as applicable_agreement_version
 
     from as_of_dates
-    inner join known
-        on known.agreement_id = as_of_dates.agreement_id
-        and known.known_from_date <= as_of_dates.as_of_date
+    inner join agreement_versions
+        on agreement_versions.agreement_id = as_of_dates.agreement_id
+        and agreement_versions.effective_from_date <= as_of_dates.as_of_date
 
 ),
 

@@ -1,7 +1,7 @@
 {#
-    The commitment instances known on each as-of date: every instance of every agreement
-    version known by then (a recurring instance once its period has started), marked
-    applicable when its version is the latest one known on that date.
+    The commitment instances on each as-of date: every instance of every agreement version
+    in effect by then (a recurring instance once its period has started), marked
+    applicable when its version is the highest one in effect on that date.
 #}
 with
 
@@ -21,7 +21,7 @@ listed as (
 
     select
         versions.as_of_date,
-        versions.as_of_end_at,
+        versions.as_of_ends_before,
         versions.is_applicable,
         versions.applicable_agreement_version,
         instances.*

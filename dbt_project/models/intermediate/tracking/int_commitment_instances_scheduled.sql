@@ -222,9 +222,8 @@ scheduled as (
                 then least(warning_elapsed_date, coalesce(warning_business_date, warning_elapsed_date))
         end as warning_date,
 
-        -- timestamps
-        {{ end_of_day('instance_due_date', 'timezone') }} as due_at,
-        {{ end_of_day('breach_date', 'timezone') }} as breach_at
+        -- timestamps: evidence strictly before due_before (00:00 after the due date) is on time
+        {{ day_ends_before('instance_due_date', 'timezone') }} as due_before
 
     from with_grace
 

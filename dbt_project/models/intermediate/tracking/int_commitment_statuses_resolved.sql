@@ -86,7 +86,7 @@ latest_decisions as (
         on decisions.agreement_id = based.agreement_id
         and decisions.commitment_id = based.commitment_id
         and (decisions.instance_key is null or decisions.instance_key = based.instance_key)
-        and decisions.recorded_at <= based.as_of_end_at
+        and decisions.recorded_at < based.as_of_ends_before
     order by
         based.commitment_instance_id, based.as_of_date, decisions.decision,
         decisions.recorded_at desc, decisions.decision_id desc

@@ -1,8 +1,10 @@
 {#
     The deliverable rule, for deliverable commitments and each instance of a recurring one.
-    As of a date, counting only evidence that had arrived by the end of that date:
-      delivered       evidence dated at or before the due instant (end of the due date);
-      delivered_late  evidence, but all of it after the due instant;
+    As of a date, counting only evidence whose file was delivered by that date (known_by):
+      delivered       evidence dated before due_before, i.e. at any instant of the due date
+                      (agreement time zone) or earlier;
+      delivered_late  evidence, but none of it before due_before (00:00:00 of the day after
+                      the due date is late);
       breached        no evidence and the as-of date is after the due date plus grace;
       at_risk         no evidence and the warning point has passed;
       pending         otherwise.
@@ -27,14 +29,14 @@ known_evidence as (
     select
         listed.commitment_instance_id,
         listed.as_of_date,
-        min(matched.evidence_at) filter (where matched.evidence_at <= listed.due_at) as on_time_evidence_at,
+        min(matched.evidence_at) filter (where matched.evidence_at < listed.due_before) as on_time_evidence_at,
         min(matched.evidence_at) as first_evidence_at,
         count(*) as evidence_count
 
     from listed
     inner join matched
         on matched.commitment_instance_id = listed.commitment_instance_id
-        and matched.arrived_at <= listed.as_of_end_at
+        and {{ known_by('matched.arrived_at', 'listed.as_of_date') }}
     group by listed.commitment_instance_id, listed.as_of_date
 
 ),

@@ -42,7 +42,7 @@ checked as (
     cross join as_of_dates
     left join loads
         on loads.feed = feeds.feed
-        and loads.arrived_at <= {{ end_of_day('as_of_dates.as_of_date', "'" ~ var('feed_timezone') ~ "'") }}
+        and {{ known_by('loads.arrived_at', 'as_of_dates.as_of_date') }}
     group by feeds.evidence_type, feeds.feed, feeds.stale_after_days, as_of_dates.as_of_date
 
 ),

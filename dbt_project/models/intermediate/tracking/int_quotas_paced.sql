@@ -1,6 +1,6 @@
 {#
-    The quota rule. Progress is the number of matching evidence items known by the as-of
-    date; the pace is the target times the share of the term elapsed (pro_rata) or the
+    The quota rule. Progress is the number of matching evidence items dated by the as-of
+    date and known by then (delivered on or before it, known_by); the pace is the target times the share of the term elapsed (pro_rata) or the
     share of the seasonal plan curve elapsed (seasonal).
       delivered  progress has reached the target;
       breached   the term has ended short of the target;
@@ -40,7 +40,7 @@ progress as (
     from listed
     left join matched
         on matched.commitment_instance_id = listed.commitment_instance_id
-        and matched.arrived_at <= listed.as_of_end_at
+        and {{ known_by('matched.arrived_at', 'listed.as_of_date') }}
         and matched.evidence_date <= listed.as_of_date
     group by listed.commitment_instance_id, listed.as_of_date
 

@@ -1,7 +1,7 @@
 {#
     The threshold window rule. For each window (week, month or quarter of the term) that
     has started by the as-of date, the metric is computed from the raw evidence known by
-    then, and the window is judged once it has closed:
+    then (delivered on or before the as-of date, known_by), and the window is judged once it has closed:
       in_progress        the window has not ended yet (the value so far is shown);
       insufficient_data  the sample is below min_sample, or the feed had not covered the
                          whole window yet;
@@ -51,7 +51,6 @@ windows as (
     select
         listed.commitment_instance_id,
         listed.as_of_date,
-        listed.as_of_end_at,
         listed.brand_id,
         listed.evidence_type,
         listed.evidence_match,
@@ -90,7 +89,7 @@ shipment_facts as (
     left join shipments
         on shipments.brand_id = windows.brand_id
         and shipments.business_date between windows.window_start_date and windows.window_end_date
-        and shipments.arrived_at <= windows.as_of_end_at
+        and {{ known_by('shipments.arrived_at', 'windows.as_of_date') }}
     where windows.evidence_type = 'shipment'
     group by windows.commitment_instance_id, windows.as_of_date, windows.window_start_date
 
@@ -106,13 +105,13 @@ customer_firsts as (
         min(orders.business_date) as first_order_date
 
     from (
-        select distinct brand_id, as_of_date, as_of_end_at
+        select distinct brand_id, as_of_date
         from windows
         where threshold_metric = 'new_customers'
     ) as order_brands
     inner join orders
         on orders.brand_id = order_brands.brand_id
-        and orders.arrived_at <= order_brands.as_of_end_at
+        and {{ known_by('orders.arrived_at', 'order_brands.as_of_date') }}
     group by order_brands.brand_id, order_brands.as_of_date, orders.customer_id
 
 ),
@@ -135,7 +134,7 @@ window_orders as (
     inner join orders
         on orders.brand_id = windows.brand_id
         and orders.business_date between windows.window_start_date and windows.window_end_date
-        and orders.arrived_at <= windows.as_of_end_at
+        and {{ known_by('orders.arrived_at', 'windows.as_of_date') }}
     left join customer_firsts
         on customer_firsts.brand_id = windows.brand_id
         and customer_firsts.as_of_date = windows.as_of_date
@@ -202,7 +201,7 @@ delivery_facts as (
     left join data_deliveries
         on data_deliveries.brand_id = windows.brand_id
         and data_deliveries.business_date between windows.window_start_date and windows.window_end_date
-        and data_deliveries.arrived_at <= windows.as_of_end_at
+        and {{ known_by('data_deliveries.arrived_at', 'windows.as_of_date') }}
     where windows.evidence_type = 'data_delivery'
     group by windows.commitment_instance_id, windows.as_of_date, windows.window_start_date
 

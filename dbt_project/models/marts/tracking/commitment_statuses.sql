@@ -1,14 +1,16 @@
 {{
     config(
         materialized='incremental',
-        unique_key='as_of_date',
+        unique_key=['as_of_date', 'agreement_id'],
         incremental_strategy='delete+insert',
         on_schema_change='fail'
     )
 }}
 {#
-    Incremental on as_of_date: each run evaluates the dates of int_as_of_dates_listed (one
-    day normally) and replaces those dates' rows, so re-running a day replaces it.
+    Incremental on (as_of_date, agreement_id): each run evaluates the dates of
+    int_as_of_dates_listed (one day normally; from an amendment's effective date for an
+    agreement amended since the previous run) and replaces those agreements' rows on those
+    dates, so re-running a day replaces it.
 #}
 with
 
@@ -75,7 +77,7 @@ final as (
         weighted.due_date::date as due_date,
         weighted.breach_date::date as breach_date,
         weighted.warning_date::date as warning_date,
-        weighted.due_at::timestamptz as due_at,
+        weighted.due_before::timestamptz as due_before,
         weighted.delivered_at::timestamptz as delivered_at
 
     from weighted

@@ -16,7 +16,7 @@ with
 orders as (
 
     select * from {{ ref('stg_evidence__orders') }}
-    where arrived_at <= {{ feed_as_of_end() }}
+    where {{ known_by_run_as_of('arrived_at') }}
 
 ),
 
