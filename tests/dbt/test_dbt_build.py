@@ -1,11 +1,12 @@
 """`dbt build` on the sample agreements with evidence, and as-of evaluation end to end.
 
 One database for the module: the sample corpus (2 brands) taken in, an amendment of
-TM-2026-0001 loaded on a chosen day, fresh feeds, and a launch campaign that happened on
+TM-2026-0001 effective from a chosen day, fresh feeds, and a launch campaign that happened on
 time but arrived three days later. Three as-of dates:
 - A1, the day after the launch slot was due: the campaign has not arrived, the amendment
-  is not known → at_risk, version 1;
-- A2, after both arrived → delivered, version 2 applies, version 1 superseded;
+  is not in effect yet → at_risk, version 1;
+- A2, after the campaign arrived, from the amendment's effective date → delivered,
+  version 2 applies, version 1 superseded;
 - A3, after the other brand's launch slot deadline passed without a campaign → breached,
   and that brand's launch, which depends on it, excused.
 """
@@ -40,10 +41,11 @@ def scenario(dbt_db_url, dbt_target, tmp_path_factory):
         s1, s2 = slot_due["TM-2026-0001"], slot_due["TM-2026-0002"]
         a1, a2, a3 = s1 + timedelta(days=1), s1 + timedelta(days=5), max(s1, s2) + timedelta(days=14)
 
-        # amendment v2 of TM-2026-0001: the clearance listing is due later; known from A2 on
+        # amendment v2 of TM-2026-0001: the clearance listing is due later; in effect from A2 on
         doc = sample_documents(brands=2, groups=2, seed=2015, year=2026)[0]
         doc["version"] = 2
         doc["amendment_note"] = "Clearance listing moved to the end of September"
+        doc["effective_from"] = a2.isoformat()
         for c in doc["commitments"]:
             if c["id"] == "clearance-outlet":
                 c["due"] = AMENDED_DUE.isoformat()
@@ -51,6 +53,7 @@ def scenario(dbt_db_url, dbt_target, tmp_path_factory):
         amended.parent.mkdir()
         amended.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
         run_intake([amended], database_url=url, triggered_by="test")
+    # taken in on A2, like an amendment signed and loaded that day
     query(url, """update raw.agreement_versions set loaded_at = %s
                    where agreement_id = 'TM-2026-0001' and version = 2""", (local(a2, 9),))
 
@@ -87,7 +90,7 @@ def test_evidence_that_arrived_later_is_ignored_on_the_earlier_date(scenario):
     assert v2_row and v2_row[0][1] == "delivered"  # on time: the campaign started on the due date
 
 
-def test_an_amendment_applies_only_from_when_it_was_known(scenario):
+def test_an_amendment_applies_from_its_effective_date(scenario):
     url, a1, a2 = scenario["url"], scenario["a1"], scenario["a2"]
     before = _status(url, a1, "TM-2026-0001", "clearance-outlet")
     assert [(v, s) for v, s, _, _ in before] == [(1, "pending")] and before[0][2] != AMENDED_DUE

@@ -2,29 +2,56 @@
 
 Incremental runs over 2026-03-01..2026-03-20 (one day, then two catch-up ranges via
 as_of_from), with evidence and orders arriving in between, some of it late for earlier
-months; then `--full-refresh` over the same history. The incremental marts
-(commitment_statuses, customer_months, prospect_kpis) and the tables built on them must be
-identical row for row.
+months, and an amendment effective 2026-03-05 taken in late, on 2026-03-12, after the run
+that covered 5-10 March: the ordinary run that follows recomputes the agreement from
+5 March, while the status history snapshot keeps what was shown at the time. Then
+`--full-refresh` over the same history. The incremental marts (commitment_statuses,
+customer_months, prospect_kpis) and the tables built on them must be identical row for row.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
+import yaml
 from tracking_data import add_campaign, add_daily_loads, add_order, dbt, local, query
 
-from partnerops.agreements.sample import write_sample_corpus
+from partnerops.agreements.sample import sample_documents, write_sample_corpus
 from partnerops.intake import run_intake
 
 pytestmark = pytest.mark.integration
 
 MODELS_ONLY = ("--exclude", "test_type:unit", "test_type:data", "resource_type:snapshot")
+WITH_SNAPSHOT = ("--exclude", "test_type:unit", "test_type:data")
+EFFECTIVE, TAKEN_IN = date(2026, 3, 5), date(2026, 3, 12)
+AMENDED_DUE = date(2026, 9, 30)
 COMPARED = ("commitment_statuses", "customer_months", "prospect_kpis", "agreement_fulfilment", "brand_scorecards")
 
 
 def _dump(url: str, table: str) -> list[tuple]:
     return query(url, f"select * from marts.{table} order by 1, 2, 3, 4")
+
+
+def _versions(url: str, as_of: date) -> list[tuple]:
+    """(version, superseded?) of the amended commitment's instances as of a date."""
+    return query(url, """select agreement_version, status = 'superseded' from marts.commitment_statuses
+                          where as_of_date = %s and commitment_id = 'clearance-outlet' order by 1""", (as_of,))
+
+
+def _take_in_late_amendment(url: str, folder) -> None:
+    doc = sample_documents(brands=1, groups=1, seed=2015, year=2026)[0]
+    doc.update(version=2, amendment_note="Clearance listing moved to the end of September",
+               effective_from=EFFECTIVE.isoformat())
+    for c in doc["commitments"]:
+        if c["id"] == "clearance-outlet":
+            c["due"] = AMENDED_DUE.isoformat()
+    path = folder / "TM-2026-0001.v2.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    outcome = run_intake([path], database_url=url, triggered_by="test")
+    assert [f.outcome for f in outcome.files] == ["loaded"]
+    query(url, "update raw.agreement_versions set loaded_at = %s where version = 2", (local(TAKEN_IN, 9),))
 
 
 def test_full_refresh_equals_incremental(dbt_db_url, dbt_target, tmp_path, monkeypatch):
@@ -45,8 +72,24 @@ def test_full_refresh_equals_incremental(dbt_db_url, dbt_target, tmp_path, monke
 
     first, mid, last = date(2026, 3, 1), date(2026, 3, 10), date(2026, 3, 20)
     dbt(url, dbt_target, "build", *MODELS_ONLY, as_of=first)
-    dbt(url, dbt_target, "build", *MODELS_ONLY, as_of=mid, as_of_from=str(first + timedelta(days=1)))
-    dbt(url, dbt_target, "build", *MODELS_ONLY, as_of=last, as_of_from=str(mid + timedelta(days=1)))
+    dbt(url, dbt_target, "build", *WITH_SNAPSHOT, as_of=mid, as_of_from=str(first + timedelta(days=1)))
+    assert _versions(url, EFFECTIVE + timedelta(days=1)) == [(1, False)]
+
+    # the amendment, effective 5 March, is taken in on 12 March; the next ordinary run
+    # (11-20 March) recomputes the agreement from 5 March on
+    _take_in_late_amendment(url, tmp_path / "amendments")
+    dbt(url, dbt_target, "build", *WITH_SNAPSHOT, as_of=last, as_of_from=str(mid + timedelta(days=1)))
+    assert _versions(url, EFFECTIVE - timedelta(days=1)) == [(1, False)]
+    for day in (EFFECTIVE, mid, last):
+        assert _versions(url, day) == [(1, True), (2, False)], day
+    assert query(url, """select distinct due_date from marts.commitment_statuses
+                          where commitment_id = 'clearance-outlet' and agreement_version = 2""") == [(AMENDED_DUE,)]
+    # the snapshot still shows what the run of 10 March showed: version 1 in force until 20 March
+    shown = query(url, """select s.status = 'superseded', s.dbt_valid_from, s.dbt_valid_to
+                            from snapshots.commitment_status_snapshots s
+                           where s.commitment_instance_id = 'TM-2026-0001|v1|clearance-outlet|term'
+                           order by s.dbt_valid_from""")
+    assert shown == [(False, datetime(2026, 3, 10), datetime(2026, 3, 20)), (True, datetime(2026, 3, 20), None)]
     incremental = {t: _dump(url, t) for t in COMPARED}
 
     days = query(url, "select count(distinct as_of_date) from marts.commitment_statuses")[0][0]
