@@ -26,8 +26,10 @@ class StatusRow:
     """One commitment instance's status as of a date (one row of the status mart).
 
     instance_key is 'term' for single-instance commitments and the period's first day
-    (YYYY-MM-DD) for an instance of a recurring one. `breach_date` is the first day the
-    instance counts as breached (due date plus grace), when the mart knows it.
+    (YYYY-MM-DD) for an instance of a recurring one. `due_date` is a whole local day:
+    evidence at any instant of it is on time. `breach_date` is the due date plus grace,
+    the last day of grace (without evidence the instance is breached from the next day),
+    when the mart knows it.
     Burn-rate inputs: a quota's `quota_progress` against `quota_target` (and, when the
     mart paces on a plan curve, `quota_expected_share` of the target due by the as-of
     date); a threshold's judged, missed and total windows and its `error_budget`

@@ -140,7 +140,7 @@ _MART_COLUMNS = """
     is_disputed boolean, is_due_date_provisional boolean, evidence_count integer, progress_value numeric,
     progress_target numeric, weight numeric, instance_weight numeric, period_start_date date,
     period_end_date date, opens_date date, due_date date, breach_date date, warning_date date,
-    due_at timestamptz, delivered_at timestamptz
+    due_before timestamptz, delivered_at timestamptz
 """
 
 

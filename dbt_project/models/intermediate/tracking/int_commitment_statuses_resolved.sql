@@ -1,8 +1,9 @@
 {#
     The final status of every commitment instance as of each date: the kind's rule gives a
     base status, then, first match wins:
-      1. superseded         a later agreement version was known by the as-of date;
-      2. waived             an account manager's waiver recorded by then;
+      1. superseded         a later agreement version is in effect on the as-of date;
+      2. waived             an account manager's waiver recorded before the as-of date
+                            ended (as_of_ends_before);
       3. delivered          a late delivery an account manager accepted (accept_late);
       4. excused            the other side's commitment this one depends on is breached,
                             and this one is not delivered;
