@@ -143,6 +143,10 @@ def test_an_amendment_becomes_current_and_version_1_stays_queryable(project_env:
     assert commitment_due(db_url, 2) == date(2026, 3, 15)
     assert commitment_due(db_url, 1, "launch-slot") == date(2026, 2, 13)
     assert commitment_due(db_url, 2, "launch-slot") == date(2026, 2, 27)
+    # version 1 takes effect when signed (the default), the amendment on its effective_from
+    assert query(db_url, """select version, signed_date, effective_from from raw.agreement_versions
+                             where agreement_id = 'TM-2026-0001' order by version""") == [
+        (1, date(2025, 12, 5), date(2025, 12, 5)), (2, date(2026, 1, 20), date(2026, 1, 15))]
     [entry] = read_registry(get_settings().registry_path)
     assert entry["version"] == 2
     assert {c["id"]: c["due"] for c in entry["commitments"]}["spring-launch"] == "2026-03-15"

@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from partnerops.db import with_database
-from partnerops.migrations import current_revision, head_revision
+from partnerops.migrations import current_revision, head_revision, upgrade
 
 
 def execute(url: str, sql: str) -> list[tuple]:
@@ -98,3 +98,18 @@ def test_a_url_migrations_cannot_use_is_a_plain_error(session_db_url: str, tmp_p
     assert "Traceback" not in result.stdout + result.stderr
     assert "is not one the migrations can use" in result.stderr
     assert "postgresql://user:password@host:5432/database" in result.stderr
+
+
+def test_versions_taken_in_before_effective_from_existed_take_effect_when_signed(empty_db_url: str) -> None:
+    upgrade(empty_db_url, "0005")
+    execute(empty_db_url, """
+        insert into raw.intake_runs (triggered_by) values ('test');
+        insert into raw.agreement_versions (agreement_id, version, is_current, brand_id, brand_name, group_id,
+               group_name, signed_date, term_start, term_end, timezone, account_manager_name, account_manager_email,
+               gmv_target_amount, gmv_target_currency, document, content_hash, source_file, intake_run_id)
+        select 'A', 1, true, 'B', 'Brand', 'G', 'Group', '2025-12-05', '2026-01-01', '2026-12-31', 'Asia/Shanghai',
+               'Li Na', 'li.na@example.com', 1000, 'CNY', '{}', 'h', 'a.yaml', intake_run_id from raw.intake_runs""")
+    upgrade(empty_db_url, "0006")
+    assert execute(empty_db_url, "select effective_from::text from raw.agreement_versions") == [("2025-12-05",)]
+    with pytest.raises(psycopg2.errors.CheckViolation):
+        execute(empty_db_url, "update raw.agreement_versions set effective_from = '2027-01-01'")

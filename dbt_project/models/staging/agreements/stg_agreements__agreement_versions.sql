@@ -36,7 +36,7 @@ renamed as (
 
         -- dates
         signed_date,
-        effective_from as effective_from_date,
+        coalesce(effective_from, signed_date) as effective_from_date,
         term_start as term_start_date,
         term_end as term_end_date,
 

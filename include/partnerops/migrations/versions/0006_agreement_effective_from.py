@@ -2,7 +2,7 @@
 
 Format v1's optional `effective_from` (default the version's `signed_date`). A version's
 terms apply from this date whenever the version was taken in; rows taken in before this
-revision get their signed date.
+revision get their signed date, and a row written without it reads as its signed date.
 
 Revision ID: 0006
 Revises: 0005
@@ -18,13 +18,15 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Intake always writes it; a row written without it (older writers) reads as its signed date.
     op.execute("""
-    alter table raw.agreement_versions add column effective_from date;
-    update raw.agreement_versions set effective_from = signed_date;
     alter table raw.agreement_versions
-        alter column effective_from set not null,
+        add column effective_from date,
         add constraint agreement_versions_effective_in_term
             check (effective_from between term_start and term_end or effective_from = signed_date);
+    update raw.agreement_versions set effective_from = signed_date;
+    comment on column raw.agreement_versions.effective_from is
+        'The day this version''s terms take effect (format v1 effective_from; empty: signed_date).';
     """)
 
 
