@@ -26,6 +26,7 @@ joined as (
         agreement_versions.brand_id,
         agreement_versions.group_id,
         agreement_versions.timezone,
+        agreement_versions.gmv_target_currency,
         agreement_versions.term_start_date,
         agreement_versions.term_end_date
 
@@ -117,7 +118,7 @@ instances as (
         evidence_type, evidence_match, quota_target, quota_tolerance, threshold_target,
         threshold_min_sample, threshold_error_budget, grace_days, grace_business_days,
         warning_elapsed_share, warning_business_days_before_due, recurrence_due_after_business_days,
-        weight, timezone, term_start_date, term_end_date, instance_key, period_start_date,
+        weight, timezone, gmv_target_currency, term_start_date, term_end_date, instance_key, period_start_date,
         period_end_date, instance_opens_date, instance_due_date
     from single_instances
 
@@ -130,7 +131,7 @@ instances as (
         evidence_type, evidence_match, quota_target, quota_tolerance, threshold_target,
         threshold_min_sample, threshold_error_budget, grace_days, grace_business_days,
         warning_elapsed_share, warning_business_days_before_due, recurrence_due_after_business_days,
-        weight, timezone, term_start_date, term_end_date, instance_key, period_start_date,
+        weight, timezone, gmv_target_currency, term_start_date, term_end_date, instance_key, period_start_date,
         period_end_date, instance_opens_date, instance_due_date
     from recurring_instances
 
@@ -191,6 +192,7 @@ scheduled as (
         evidence_type,
         evidence_match,
         timezone,
+        gmv_target_currency,
 
         -- numerics
         quota_target,

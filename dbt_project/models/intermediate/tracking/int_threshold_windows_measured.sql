@@ -11,7 +11,9 @@
     paid in the window), delivered_within_72h_share, o2o_order_share (orders matching the
     commitment's evidence match, e.g. channel o2o_store / all orders), new_customers (first
     order ever in the window), repeat_purchase_rate (customers with 2+ orders in the window /
-    customers), gmv, records_delivered (data deliveries).
+    customers), gmv (order amounts in the agreement's GMV target currency; a window whose
+    orders are all in other currencies is insufficient_data, not 0), records_delivered
+    (data deliveries).
 #}
 with
 
@@ -58,6 +60,7 @@ windows as (
         listed.threshold_comparison,
         listed.threshold_target,
         listed.threshold_min_sample,
+        listed.gmv_target_currency,
         greatest(window_series.window_start::date, listed.term_start_date) as window_start_date,
         least(
             (window_series.window_start + {{ period_interval('listed.threshold_window') }} - interval '1 day')::date,
@@ -128,7 +131,8 @@ window_orders as (
         jsonb_build_object(
             'channel', orders.channel, 'product_lifecycle', orders.product_lifecycle
         ) @> windows.evidence_match as is_match,
-        coalesce(customer_firsts.first_order_date >= windows.window_start_date, false) as is_new_customer
+        coalesce(customer_firsts.first_order_date >= windows.window_start_date, false) as is_new_customer,
+        orders.order_currency = windows.gmv_target_currency as is_in_target_currency
 
     from windows
     inner join orders
@@ -166,7 +170,8 @@ order_facts as (
         window_orders.window_start_date,
         count(*) as order_count,
         count(*) filter (where window_orders.is_match) as matching_order_count,
-        sum(window_orders.order_amount) as gmv
+        count(*) filter (where window_orders.is_in_target_currency) as target_currency_order_count,
+        sum(window_orders.order_amount) filter (where window_orders.is_in_target_currency) as gmv
 
     from window_orders
     group by window_orders.commitment_instance_id, window_orders.as_of_date, window_orders.window_start_date
@@ -227,7 +232,11 @@ measured as (
                 then shipment_facts.numerator::numeric / nullif(shipment_facts.sample_size, 0)
             when 'o2o_order_share'
                 then order_facts.matching_order_count::numeric / nullif(order_facts.order_count, 0)
-            when 'gmv' then coalesce(order_facts.gmv, 0)
+            -- in the agreement's GMV target currency; orders, none of them in it: unknown
+            when 'gmv' then case
+                when order_facts.target_currency_order_count = 0 then null
+                else coalesce(order_facts.gmv, 0)
+            end
             when 'new_customers' then coalesce(customer_facts.new_customer_count, 0)
             when 'repeat_purchase_rate'
                 then customer_facts.repeat_customer_count::numeric / nullif(customer_facts.customer_count, 0)
