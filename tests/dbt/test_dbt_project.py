@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 from tracking_data import dbt
 
 PUBLIC_MARTS = {"commitment_statuses", "agreement_fulfilment", "brand_scorecards", "group_scorecards",
@@ -26,13 +28,23 @@ def _nodes(manifest: dict, resource_type: str) -> dict[str, dict]:
             if n["resource_type"] == resource_type and n["package_name"] == "partnerops"}
 
 
-def test_every_evidence_feed_has_source_freshness(manifest):
-    feeds = [s for s in manifest["sources"].values() if s["source_name"] == "evidence"]
-    assert {s["name"] for s in feeds} >= {"orders", "shipments", "campaign_executions", "channel_listings",
-                                           "data_deliveries", "attestations", "evidence_loads"}
-    for source in feeds:
-        assert source["loaded_at_field"] == "arrived_at", source["name"]
-        assert (source["freshness"] or {}).get("warn_after", {}).get("count"), source["name"]
+def test_feed_staleness_is_defined_once_by_the_seed(manifest):
+    """Every feed has its `stale_after_days` in the seed, and no second definition elsewhere."""
+    import csv
+
+    feeds = {s["name"] for s in manifest["sources"].values() if s["source_name"] == "evidence"} - {"evidence_loads"}
+    seed = manifest["nodes"]["seed.partnerops.evidence_feeds"]
+    with open(Path(seed["root_path"]) / seed["original_file_path"], newline="") as fh:
+        stale_after = {row["feed"]: int(row["stale_after_days"]) for row in csv.DictReader(fh)}
+    assert feeds == {"orders", "shipments", "campaign_executions", "channel_listings", "data_deliveries",
+                     "attestations"}
+    assert set(stale_after) == feeds and all(days > 0 for days in stale_after.values()), stale_after
+    for source in manifest["sources"].values():
+        if source["source_name"] == "evidence":
+            assert not (source.get("freshness") or {}).get("warn_after", {}).get("count"), source["name"]
+            assert not (source.get("freshness") or {}).get("error_after", {}).get("count"), source["name"]
+    project = yaml.safe_load((Path(seed["root_path"]) / "dbt_project.yml").read_text())
+    assert not any("stale" in name for name in project["vars"]), project["vars"]
 
 
 def test_every_model_states_its_grain(manifest):
