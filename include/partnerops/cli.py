@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from partnerops.errors import UserError
+from partnerops.settings import FEED_TIMEZONE
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -208,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("simulate", _cmd_simulate, "Write realistic evidence feed files (deterministic for a seed).")
     p.add_argument("--start", metavar="YYYY-MM-DD", help="first business date (default: --days before --end)")
-    p.add_argument("--end", metavar="YYYY-MM-DD", help="last business date (default: yesterday, Asia/Shanghai)")
+    p.add_argument("--end", metavar="YYYY-MM-DD", help=f"last business date (default: yesterday, {FEED_TIMEZONE})")
     p.add_argument("--days", type=int, default=1, help="number of days when --start is not given (default 1)")
     p.add_argument("--sample", action="store_true",
                    help="simulate for the sample corpus instead of the agreements in the database")
@@ -244,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("dbt-manifest", _cmd_dbt_manifest, "Write the dbt manifest the commitment_tracking DAG renders from.")
 
     p = add("alerts", _cmd_alerts, "Raise and send the SLA alerts for an as-of date (see docs/alerts.md).")
-    p.add_argument("--as-of", metavar="DATE", help="YYYY-MM-DD (default: today, Asia/Shanghai)")
+    p.add_argument("--as-of", metavar="DATE", help=f"YYYY-MM-DD (default: today, {FEED_TIMEZONE})")
     p.add_argument("--dry-run", action="store_true", help="print what would be sent; record and send nothing")
     return parser
 

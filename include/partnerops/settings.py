@@ -9,10 +9,22 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 #: The Airflow connection id under which DAGs find the project database.
 AIRFLOW_CONN_ID = "partnerops_db"
+
+#: The evidence feeds' time zone: a row's business date, a file's delivery date (its
+#: `arrived_at` is 00:00 there) and the dbt var `feed_timezone`. It is also the ops clock:
+#: "today" (the default as-of date), the DAGs' start dates and Airflow's default time zone.
+FEED_TIMEZONE = "Asia/Shanghai"
+#: The time zone of an agreement's dates when its document names none (format v1 `timezone`).
+#: The same zone as the feeds today; it may be changed on its own.
+AGREEMENT_DEFAULT_TIMEZONE = FEED_TIMEZONE
+#: The start date of every DAG of the project: midnight on the ops clock (`catchup=False`).
+DAG_START_DATE = datetime(2026, 1, 1, tzinfo=ZoneInfo(FEED_TIMEZONE))
 
 #: Environment variables that switch off usage telemetry of Airflow, Cosmos and dbt.
 NO_TELEMETRY_ENV: dict[str, str] = {
@@ -50,11 +62,14 @@ class AlertSettings:
     exposed to the SMTP provider as `AIRFLOW_CONN_PARTNEROPS_SMTP` (which may be set instead);
     None means email is not sent.
     webhook_url: `PARTNEROPS_ALERTS_WEBHOOK_URL`, a Slack-compatible incoming webhook; None: off.
+    oncall_email: `PARTNEROPS_ONCALL_EMAIL`, who is told when a platform task fails or the
+    tracking deadline is missed (`partnerops.oncall`; also posted to the webhook); None: nobody by email.
     """
 
     smtp_url: str | None = None
     from_email: str = "partnerops-alerts@localhost"
     webhook_url: str | None = None
+    oncall_email: str | None = None
     escalate_after_hours: float = 48.0
     escalate_at_once_weight: float = 3.0
     max_attempts: int = 5
@@ -70,6 +85,7 @@ class AlertSettings:
             smtp_url=env("PARTNEROPS_SMTP_URL") or env("AIRFLOW_CONN_PARTNEROPS_SMTP") or None,
             from_email=env("PARTNEROPS_ALERTS_FROM") or cls.from_email,
             webhook_url=env("PARTNEROPS_ALERTS_WEBHOOK_URL") or None,
+            oncall_email=(env("PARTNEROPS_ONCALL_EMAIL") or "").strip() or None,
             escalate_after_hours=_env_float("PARTNEROPS_ESCALATE_AFTER_HOURS", cls.escalate_after_hours),
             escalate_at_once_weight=_env_float("PARTNEROPS_ESCALATE_AT_ONCE_WEIGHT", cls.escalate_at_once_weight),
             max_attempts=int(_env_float("PARTNEROPS_ALERTS_MAX_ATTEMPTS", cls.max_attempts)),
@@ -166,7 +182,7 @@ def airflow_environ(settings: Settings, database_url: str | None = None) -> dict
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.plugins_folder),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "30",
-        "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": FEED_TIMEZONE,
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "AIRFLOW__API__EXPOSE_CONFIG": "False",

@@ -22,8 +22,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from partnerops import as_of as as_of_date
 from partnerops.alerts import ledger
 from partnerops.alerts.messages import alert_payload, render_digest, render_email, render_webhook
 from partnerops.alerts.routing import Target, needs_escalation, route, targets
@@ -43,10 +43,6 @@ from partnerops.errors import UserError
 from partnerops.settings import AlertSettings, Settings, get_settings
 
 log = logging.getLogger(__name__)
-
-#: The ops team's clock, on which "today" is read for the stale check.
-OPS_TIMEZONE = "Asia/Shanghai"
-
 
 @dataclass(frozen=True)
 class PlannedAlert:
@@ -97,7 +93,7 @@ def run_alerts(url: str, as_of: date | None = None, *, dry_run: bool = False, no
     """Raise and deliver the alerts as of `as_of` (default: today on the ops clock); see the module doc."""
     cfg = (settings or get_settings()).alerts
     now = now or datetime.now(UTC)
-    as_of = as_of or now.astimezone(ZoneInfo(OPS_TIMEZONE)).date()
+    as_of = as_of or as_of_date.today(now)
     email_on, webhook_url = bool(cfg.smtp_url), cfg.webhook_url
     if not dry_run and not (email_on or webhook_url):
         raise UserError("no alert channel is configured: set PARTNEROPS_SMTP_URL (email) and/or "
@@ -164,8 +160,7 @@ def _planned(rule: str, row: StatusRow, people: AgreementContacts, cfg: AlertSet
 
 
 def _is_stale(as_of: date, now: datetime, cfg: AlertSettings) -> bool:
-    today = now.astimezone(ZoneInfo(OPS_TIMEZONE)).date()
-    return as_of < today - timedelta(days=cfg.max_lag_days)
+    return as_of < as_of_date.today(now) - timedelta(days=cfg.max_lag_days)
 
 
 # -- recording ----------------------------------------------------------------------------------
@@ -266,26 +261,6 @@ def _send(item: ledger.LedgerItem, target: Target, cfg: AlertSettings) -> str | 
 
 # -- the DAG's work -----------------------------------------------------------------------------
 
-def as_of_dates_for_run(triggering_asset_events: Any, dag_run: Any) -> list[date]:
-    """The as-of dates a `sla_alerts` run covers, oldest first.
-
-    Every TRACKING event that triggered the run names its as-of date (extra `as_of`); events
-    queued while an earlier run was busy arrive together, and each date is handled. A run
-    started by hand (no events) uses `conf["as_of"]` or its own date, like commitment tracking.
-    """
-    from partnerops.assets import TRACKING
-    from partnerops.tracking import as_of_for_run
-
-    events = []
-    if triggering_asset_events:
-        try:
-            events = list(triggering_asset_events[TRACKING])
-        except KeyError:
-            events = []
-    dates = {date.fromisoformat(str(e.extra["as_of"])) for e in events if (e.extra or {}).get("as_of")}
-    return sorted(dates) or [date.fromisoformat(as_of_for_run(dag_run))]
-
-
 def alerts_for_dag_run(triggering_asset_events: Any, dag_run: Any) -> list[dict[str, Any]]:
     """The `sla_alerts` task: one alert run per as-of date of the triggering events.
 
@@ -300,7 +275,7 @@ def alerts_for_dag_run(triggering_asset_events: Any, dag_run: Any) -> list[dict[
         log.warning("no alert channel configured (PARTNEROPS_SMTP_URL, PARTNEROPS_ALERTS_WEBHOOK_URL): dry run")
     url = project_database_url()
     reports = []
-    for as_of in as_of_dates_for_run(triggering_asset_events, dag_run):
+    for as_of in as_of_date.dates_for_run(dag_run, triggering_asset_events):
         report = run_alerts(url, as_of, dry_run=dry_run)
         log.info("%s", report.summary())
         reports.append(report.as_dict())
