@@ -66,6 +66,35 @@ def test_every_rule_has_a_unit_test(manifest):
     assert RULE_MODELS <= tested, f"rules without unit tests: {sorted(RULE_MODELS - tested)}"
 
 
-def test_exposures_name_the_alerting_and_ui_consumers(manifest):
-    exposures = {e["name"]: e for e in manifest["exposures"].values()}
-    assert {"sla_alerts", "agreement_dags"} <= set(exposures)
+def _relations_read(*modules: str) -> set[str]:
+    """The marts a module's SQL names: `marts.<name>` or `{schema}.<name>`."""
+    import re
+
+    from partnerops.settings import get_settings
+
+    root = get_settings().project_root / "include" / "partnerops"
+    found: set[str] = set()
+    for module in modules:
+        found |= set(re.findall(r"(?:\bmarts|\{schema\})\.(\w+)", (root / module).read_text()))
+    return found
+
+
+def test_exposures_declare_exactly_what_the_code_reads(manifest):
+    from partnerops.alerts.status import MARTS_READ
+
+    exposures = {e["name"]: {node.split(".")[-1] for node in e["depends_on"]["nodes"]}
+                 for e in manifest["exposures"].values()}
+    assert exposures["sla_alerts"] == set(MARTS_READ) == _relations_read(
+        "alerts/status.py", "alerts/run.py", "alerts/demo.py", "alerts/routing.py", "alerts/rules.py")
+    assert exposures["agreement_dags"] == _relations_read("agreement_dags.py") == {"commitment_statuses"}
+    assert exposures["partnerops_status_cli"] == _relations_read("status.py") == {"commitment_statuses"}
+
+
+def test_the_alerts_read_no_raw_table_but_their_own_ledger():
+    import re
+
+    from partnerops.settings import get_settings
+
+    alerts = get_settings().project_root / "include" / "partnerops" / "alerts"
+    raw = {name for path in alerts.glob("*.py") for name in re.findall(r"\braw\.(\w+)", path.read_text())}
+    assert raw <= {"alerts", "alert_digests", "alert_deliveries"}, raw
