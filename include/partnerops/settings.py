@@ -54,6 +54,23 @@ def _env_float(name: str, default: float) -> float:
         raise UserError(f"{name}={raw!r} is not a number; set it to e.g. {default}") from None
 
 
+def _env_shares(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    """A comma-separated list of shares between 0 and 1 (e.g. "0.5,0.75"); empty: the default."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        shares = tuple(sorted({float(part) for part in raw.split(",") if part.strip()}))
+    except ValueError:
+        shares = ()
+    if not shares or not all(1 <= round(s * 100) <= 99 for s in shares):
+        from partnerops.errors import UserError
+
+        raise UserError(f"{name}={raw!r}: give shares between 0.01 and 0.99 (whole percents), comma-separated, e.g. "
+                        f"{','.join(f'{s:g}' for s in default)}")
+    return shares
+
+
 @dataclass(frozen=True)
 class AlertSettings:
     """SLA alerts (see docs/alerts.md); every field has an environment variable.
@@ -62,6 +79,8 @@ class AlertSettings:
     exposed to the SMTP provider as `AIRFLOW_CONN_PARTNEROPS_SMTP` (which may be set instead);
     None means email is not sent.
     webhook_url: `PARTNEROPS_ALERTS_WEBHOOK_URL`, a Slack-compatible incoming webhook; None: off.
+    window_warning_shares: `PARTNEROPS_ALERTS_WINDOW_WARNINGS` ("0.5,0.75"), the shares of a
+    deliverable's or quota's window at which an open instance is warned about (`window_<n>pct`).
     oncall_email: `PARTNEROPS_ONCALL_EMAIL`, who is told when a platform task fails or the
     tracking deadline is missed (`partnerops.oncall`; also posted to the webhook); None: nobody by email.
     """
@@ -76,6 +95,7 @@ class AlertSettings:
     max_lag_days: int = 7
     burn_rate_threshold: float = 1.0
     burn_rate_min_elapsed_share: float = 0.25
+    window_warning_shares: tuple[float, ...] = (0.5, 0.75)
     digest: bool = False
 
     @classmethod
@@ -93,6 +113,7 @@ class AlertSettings:
             burn_rate_threshold=_env_float("PARTNEROPS_ALERTS_BURN_RATE", cls.burn_rate_threshold),
             burn_rate_min_elapsed_share=_env_float("PARTNEROPS_ALERTS_BURN_RATE_MIN_ELAPSED",
                                                    cls.burn_rate_min_elapsed_share),
+            window_warning_shares=_env_shares("PARTNEROPS_ALERTS_WINDOW_WARNINGS", cls.window_warning_shares),
             digest=(env("PARTNEROPS_ALERTS_DIGEST") or "").strip().lower() in ("1", "true", "yes", "on"),
         )
 
