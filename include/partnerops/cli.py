@@ -98,8 +98,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
         raise UserError(f"--as-of {args.as_of!r} is not a date; write YYYY-MM-DD") from None
     url = database_url()
     if args.refresh:
+        from partnerops import as_of as as_of_date
         from partnerops.dbt import run_dbt
 
+        as_of = as_of or as_of_date.today()
         run_dbt(["build", "--quiet"], as_of=as_of, url=url)
     report = fetch_statuses(url, as_of=as_of, agreement_id=args.agreement, include_superseded=args.all)
     print(render(report, args.format))
@@ -230,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--years", required=True, help="e.g. 2026, 2025-2027 or 2025,2027")
 
     p = add("status", _cmd_status, "Print commitment statuses as of a date, from the dbt marts.")
-    p.add_argument("--as-of", metavar="DATE", help="YYYY-MM-DD (default: the latest date computed)")
+    p.add_argument("--as-of", metavar="DATE",
+                   help="YYYY-MM-DD (default: the latest date computed; with --refresh, today)")
     p.add_argument("--agreement", metavar="ID", help="only this agreement, e.g. TM-2026-0001")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--all", action="store_true", help="include instances superseded by an amendment")
