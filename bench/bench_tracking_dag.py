@@ -38,8 +38,8 @@ from partnerops.db import create_database, drop_database, with_database
 from partnerops.dbt import run_dbt
 from partnerops.intake import run_intake
 from partnerops.migrations import upgrade
-from partnerops.settings import get_settings
-from partnerops.tracking import DAG_ID, OPS_TIMEZONE, RENDERING_ENV, RENDERINGS, build_manifest
+from partnerops.settings import FEED_TIMEZONE, get_settings
+from partnerops.tracking import DAG_ID, RENDERING_ENV, RENDERINGS, build_manifest
 
 ADMIN_URL = os.environ.get("PARTNEROPS_TEST_ADMIN_URL", "postgresql://root@127.0.0.1:5432/postgres")
 AS_OF = "2026-03-31"
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                     tasks = af.api("GET", f"/dags/{DAG_ID}/tasks")["total_entries"]
                     spans, wholes = [], []
                     for _ in range(args.repeat):
-                        logical = datetime.fromisoformat(AS_OF).replace(tzinfo=ZoneInfo(OPS_TIMEZONE))
+                        logical = datetime.fromisoformat(AS_OF).replace(tzinfo=ZoneInfo(FEED_TIMEZONE))
                         started = time.monotonic()
                         run_id = af.trigger(DAG_ID, logical_date=logical, conf={"as_of": AS_OF})
                         try:

@@ -14,22 +14,28 @@ the raw tables, every 15 minutes.
 - **publish_agreements**: emits the `partnerops.agreements` Asset, which schedules
   commitment tracking. The event's extra lists the changed agreements.
 
+A task that fails for good emails the on-call address (`PARTNEROPS_ONCALL_EMAIL`) and posts
+to the alerts webhook (`partnerops.oncall`).
+
 Same work as `partnerops intake PATH...` on the command line.
 """
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import dag, task
 
+from partnerops import oncall
 from partnerops.assets import AGREEMENTS
+from partnerops.settings import DAG_START_DATE
 
 
 @dag(
     schedule=timedelta(minutes=15),
-    start_date=datetime(2026, 1, 1),
+    start_date=DAG_START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=1),
+                  "on_failure_callback": oncall.failure_callbacks()},
     tags=["partnerops", "intake", "agreements"],
     doc_md=__doc__,
 )

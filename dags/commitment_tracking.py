@@ -9,7 +9,7 @@ evidence feed Asset (`partnerops.evidence.<feed>`). It can also be run by hand; 
 `{"as_of": "YYYY-MM-DD"}` as the run's conf to recompute an earlier date (the answer known then).
 
 **As-of date**: `conf["as_of"]`, else the run's logical date, else the time the run was
-queued, on the Asia/Shanghai clock. It is passed to dbt as the var `as_of`.
+queued, on the ops clock (`partnerops.as_of`). It is passed to dbt as the var `as_of`.
 
 **Tasks**
 - `dbt.dbt_producer_watcher`: the one `dbt build` of the project (Cosmos `ExecutionMode.WATCHER`).
@@ -22,9 +22,10 @@ queued, on the Asia/Shanghai clock. It is passed to dbt as the var `as_of`.
 - `generate_docs`: `dbt docs generate` into `var/dbt/docs/` (the log says where `index.html` is);
   account managers read the definitions of every status and metric there.
 
-**Deadline**: the marts must be fresh by 09:00 Asia/Shanghai on the as-of date (runs with a
-logical date), or within an hour of being queued (Asset-triggered runs). A miss is logged and
-written to `var/ops/pipeline_notices.jsonl` for ops.
+**Deadline**: the marts must be fresh by 09:00 on the as-of date, ops clock (runs with a
+logical date), or within an hour of being queued (Asset-triggered runs). A miss emails the
+on-call address (`PARTNEROPS_ONCALL_EMAIL`) and posts to the alerts webhook, as does a task
+that fails for good (`partnerops.oncall`).
 
 The task graph is rendered from the dbt manifest `var/dbt/manifest.json`, written by
 `partnerops dbt-manifest` (part of `make demo`), never by calling dbt while parsing this file.
@@ -34,12 +35,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
-from airflow.sdk import AssetAny, AsyncCallback, DeadlineAlert, DeadlineReference, dag, task
+from airflow.sdk import AssetAny, dag, task
 
-from partnerops import tracking
+from partnerops import as_of, oncall, tracking
 from partnerops.assets import AGREEMENTS, EVIDENCE, TRACKING
-from partnerops.settings import get_settings
+from partnerops.settings import DAG_START_DATE, get_settings
 
 SETTINGS = get_settings()
 MANIFEST = tracking.manifest_path(SETTINGS)
@@ -51,37 +51,21 @@ MANIFEST_MISSING_DOC = f"""
 """
 
 
-def _late(message: str) -> AsyncCallback:
-    return AsyncCallback(tracking.notify_marts_late, kwargs={"message": message})
-
-
 @dag(
     dag_id=tracking.DAG_ID,
     schedule=AssetAny(AGREEMENTS, *EVIDENCE.values()),
-    start_date=pendulum.datetime(2026, 1, 1, tz=tracking.OPS_TIMEZONE),
+    start_date=DAG_START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "partnerops", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={"owner": "partnerops", "retries": 1, "retry_delay": timedelta(minutes=1),
+                  "on_failure_callback": oncall.failure_callbacks()},
     tags=["partnerops", "dbt", "tracking"],
     doc_md=__doc__ if MANIFEST.exists() else MANIFEST_MISSING_DOC + __doc__,
     user_defined_macros={
-        "partnerops_as_of": tracking.as_of_for_run,
+        "partnerops_as_of": as_of.for_run,
         "partnerops_dbt_env": tracking.dbt_profile_env,
     },
-    deadline=[
-        DeadlineAlert(
-            reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
-            interval=timedelta(hours=9),  # logical date = the as-of date's midnight, Asia/Shanghai
-            callback=_late("commitment-tracking marts not fresh by 09:00 Asia/Shanghai"),
-            name="marts_fresh_by_0900",
-        ),
-        DeadlineAlert(
-            reference=DeadlineReference.DAGRUN_QUEUED_AT,
-            interval=timedelta(hours=1),
-            callback=_late("commitment-tracking marts not fresh an hour after new data arrived"),
-            name="marts_fresh_within_1h",
-        ),
-    ],
+    deadline=tracking.deadline_alerts(),
 )
 def commitment_tracking() -> None:
     if MANIFEST.exists():
@@ -99,15 +83,15 @@ def commitment_tracking() -> None:
     @task(outlets=[TRACKING])
     def publish_tracking(*, dag_run=None, outlet_events=None) -> dict:
         """Gate: the status mart has rows for the as-of date; then emit the TRACKING Asset."""
-        as_of = tracking.as_of_for_run(dag_run)
-        rows = tracking.check_marts_fresh(tracking.project_database_url(), as_of)
-        outlet_events[TRACKING].extra = tracking.tracking_event_extra(as_of, rows, dag_run)
-        return {"as_of": as_of, "status_rows": rows}
+        date = as_of.for_run(dag_run).isoformat()
+        rows = tracking.check_marts_fresh(tracking.project_database_url(), date)
+        outlet_events[TRACKING].extra = tracking.tracking_event_extra(date, rows, dag_run)
+        return {"as_of": date, "status_rows": rows}
 
     @task
     def generate_docs(*, dag_run=None) -> str:
         """dbt docs for account managers; the path of index.html is logged and returned."""
-        index = tracking.generate_docs(tracking.project_database_url(), as_of=tracking.as_of_for_run(dag_run))
+        index = tracking.generate_docs(tracking.project_database_url(), as_of=as_of.for_run(dag_run))
         print(f"dbt docs: {index}")
         return str(index)
 

@@ -14,7 +14,7 @@ Six DAGs come from this file, one per pillar of the agreements plus orders and a
 
 **Triggered by** the clock, every hour: each run picks up the files of its feed in the evidence
 inbox (`var/inbox/evidence/<feed>/`, named `<feed>_<delivery date>[.<part>].csv|jsonl`) that
-have been delivered by today (Asia/Shanghai) and whose content was never loaded, and loads
+have been delivered by today (ops clock, `partnerops.as_of`) and whose content was never loaded, and loads
 them with `partnerops.evidence.load` (the same code as `partnerops load`): one transaction
 per file, duplicates counted and never stored twice, bad rows quarantined with their line and
 reason (`raw.evidence_quarantine`), counts per file in `raw.evidence_loads`.
@@ -25,6 +25,9 @@ reason (`raw.evidence_quarantine`), counts per file in `raw.evidence_loads`.
 `commitment_tracking` DAG is scheduled on these Assets. With no new file the task is skipped
 and no event is emitted.
 
+A task that fails for good emails the on-call address (`PARTNEROPS_ONCALL_EMAIL`) and posts
+to the alerts webhook (`partnerops.oncall`).
+
 File formats: `docs/evidence-formats.md`.
 """
 
@@ -32,10 +35,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import dag, task
 
+from partnerops import oncall
 from partnerops.assets import EVIDENCE
+from partnerops.settings import DAG_START_DATE
 
 #: DAG id -> (pillar tag, feeds it loads)
 EVIDENCE_DAGS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -71,10 +75,11 @@ def _evidence_dag(dag_id: str, pillar: str, feeds: tuple[str, ...]) -> None:
     @dag(
         dag_id=dag_id,
         schedule="@hourly",
-        start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+        start_date=DAG_START_DATE,
         catchup=False,
         max_active_runs=1,  # files of a feed load in delivery order, one run at a time
-        default_args={"owner": "partnerops", "retries": 2, "retry_delay": timedelta(minutes=5)},
+        default_args={"owner": "partnerops", "retries": 2, "retry_delay": timedelta(minutes=5),
+                      "on_failure_callback": oncall.failure_callbacks()},
         tags=["partnerops", "evidence", pillar],
         doc_md=__doc__,
     )

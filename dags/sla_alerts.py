@@ -9,29 +9,35 @@ Slack-compatible webhook (`PARTNEROPS_ALERTS_WEBHOOK_URL`). Rules, routing and s
 
 **Triggered by** the Asset `partnerops.tracking` (the status mart is fresh for an as-of
 date). Each event's `as_of` is handled; a run started by hand uses `conf["as_of"]`, else
-its own date on the Asia/Shanghai clock.
+its own date on the ops clock (`partnerops.as_of`).
 
 **Exactly once**: every alert has a key (agreement, commitment, instance, rule) recorded in
 `raw.alerts`, and every delivery attempt in `raw.alert_deliveries`. Re-running, clearing or
 retrying this task, and backfilling earlier dates, never sends an alert twice; a refused
 delivery is retried on the next run. With no channel configured the run is a dry run.
 
+A task that fails for good emails the on-call address (`PARTNEROPS_ONCALL_EMAIL`) and posts
+to the alerts webhook (`partnerops.oncall`).
+
 Same work as `partnerops alerts --as-of DATE` on the command line.
 """
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import dag, task
 
+from partnerops import oncall
 from partnerops.assets import TRACKING
+from partnerops.settings import DAG_START_DATE
 
 
 @dag(
     schedule=[TRACKING],
-    start_date=datetime(2026, 1, 1),
+    start_date=DAG_START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5),
+                  "on_failure_callback": oncall.failure_callbacks()},
     tags=["partnerops", "alerts", "sla"],
     doc_md=__doc__,
 )

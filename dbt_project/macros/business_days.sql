@@ -37,3 +37,18 @@
 {% macro period_interval(period_expr) -%}
     (case ({{ period_expr }}) when 'quarter' then interval '3 months' else ('1 ' || ({{ period_expr }}))::interval end)
 {%- endmacro %}
+
+{#
+    How many calendar periods (week, month, quarter) a term touches, from the one holding its
+    first day to the one holding its last: a threshold commitment's windows in its term.
+#}
+{% macro periods_in_term(period_expr, start_expr, end_expr) -%}
+    (
+        select count(*)
+        from generate_series(
+            date_trunc({{ period_expr }}, {{ start_expr }}),
+            ({{ end_expr }})::timestamp,
+            {{ period_interval(period_expr) }}
+        )
+    )
+{%- endmacro %}

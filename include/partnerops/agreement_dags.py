@@ -32,13 +32,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import DAG, BaseOperator, Param, TaskGroup, TriggerRule, XComArg, get_parsing_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from partnerops import as_of as as_of_date
 from partnerops.decisions import (
     DECISION_OPTIONS,
     NO_DECISION,
@@ -46,6 +46,7 @@ from partnerops.decisions import (
     decision_from_response,
     record_decision,
 )
+from partnerops.settings import DAG_START_DATE
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,6 @@ __all__ = [
 DAG_ID_PREFIX = "agreement__"
 #: Number of shard files in dags/ (`agreements_shard_00.py` ...); keep in step with those files.
 SHARDS = 16
-START_DATE = datetime(2026, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
-OPS_TIMEZONE = "Asia/Shanghai"
 #: How long a run waits for account-manager decisions (and keeps at-risk commitments open).
 DECISION_WINDOW = timedelta(hours=20)
 #: The status mart, one row per commitment instance and as-of date (dbt model `commitment_statuses`).
@@ -320,26 +319,6 @@ def decision_body(agreement_id: str, brand_name: str, need: Mapping[str, Any], a
 
 # -- run-time helpers (called inside tasks) ---------------------------------------------------------------
 
-def as_of_for_context(context: Mapping[str, Any]) -> str:
-    """The as-of date of a run: conf `as_of`, else the latest TRACKING event's `as_of`, else the run's date."""
-    dag_run = context.get("dag_run")
-    conf = getattr(dag_run, "conf", None) or {}
-    if conf.get("as_of"):
-        return date.fromisoformat(str(conf["as_of"])).isoformat()
-    found: list[str] = []
-    for events in (context.get("triggering_asset_events") or {}).values():
-        for event in events or []:
-            extra = getattr(event, "extra", None) or {}
-            if extra.get("as_of"):
-                found.append(date.fromisoformat(str(extra["as_of"])).isoformat())
-    if found:
-        return max(found)
-    when = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
-    if when is None:
-        raise ValueError("the run has no conf['as_of'], no TRACKING event with an as_of, and no date")
-    return when.astimezone(ZoneInfo(OPS_TIMEZONE)).date().isoformat()
-
-
 def decision_window_end(context: Mapping[str, Any]) -> datetime:
     """When the run stops waiting for decisions: its start plus DECISION_WINDOW (conf `decision_window_minutes`)."""
     dag_run = context.get("dag_run")
@@ -383,7 +362,7 @@ class ReadMartsOperator(BaseOperator):
         self.entry = entry
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
-        as_of = as_of_for_context(context)
+        as_of = as_of_date.for_run(context.get("dag_run"), context.get("triggering_asset_events")).isoformat()
         url = project_database_url()
         statuses = read_agreement_statuses(url, self.entry["agreement_id"], as_of)
         decided = decided_instances(url, self.entry["agreement_id"])
@@ -526,7 +505,7 @@ def build_agreement_dag(entry: Mapping[str, Any]) -> Any:
         dag_display_name=f"{entry['brand']['name']} · {agreement_id}",
         description=f"{entry['brand']['name']} ({entry['group']['name']}): commitments as of each tracking run",
         schedule=[TRACKING],
-        start_date=START_DATE,
+        start_date=DAG_START_DATE,
         catchup=False,
         max_active_runs=1,
         default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from partnerops.errors import UserError
+from partnerops.settings import FEED_TIMEZONE
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -97,8 +98,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
         raise UserError(f"--as-of {args.as_of!r} is not a date; write YYYY-MM-DD") from None
     url = database_url()
     if args.refresh:
+        from partnerops import as_of as as_of_date
         from partnerops.dbt import run_dbt
 
+        as_of = as_of or as_of_date.today()
         run_dbt(["build", "--quiet"], as_of=as_of, url=url)
     report = fetch_statuses(url, as_of=as_of, agreement_id=args.agreement, include_superseded=args.all)
     print(render(report, args.format))
@@ -208,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("simulate", _cmd_simulate, "Write realistic evidence feed files (deterministic for a seed).")
     p.add_argument("--start", metavar="YYYY-MM-DD", help="first business date (default: --days before --end)")
-    p.add_argument("--end", metavar="YYYY-MM-DD", help="last business date (default: yesterday, Asia/Shanghai)")
+    p.add_argument("--end", metavar="YYYY-MM-DD", help=f"last business date (default: yesterday, {FEED_TIMEZONE})")
     p.add_argument("--days", type=int, default=1, help="number of days when --start is not given (default 1)")
     p.add_argument("--sample", action="store_true",
                    help="simulate for the sample corpus instead of the agreements in the database")
@@ -229,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--years", required=True, help="e.g. 2026, 2025-2027 or 2025,2027")
 
     p = add("status", _cmd_status, "Print commitment statuses as of a date, from the dbt marts.")
-    p.add_argument("--as-of", metavar="DATE", help="YYYY-MM-DD (default: the latest date computed)")
+    p.add_argument("--as-of", metavar="DATE",
+                   help="YYYY-MM-DD (default: the latest date computed; with --refresh, today)")
     p.add_argument("--agreement", metavar="ID", help="only this agreement, e.g. TM-2026-0001")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--all", action="store_true", help="include instances superseded by an amendment")
@@ -244,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("dbt-manifest", _cmd_dbt_manifest, "Write the dbt manifest the commitment_tracking DAG renders from.")
 
     p = add("alerts", _cmd_alerts, "Raise and send the SLA alerts for an as-of date (see docs/alerts.md).")
-    p.add_argument("--as-of", metavar="DATE", help="YYYY-MM-DD (default: today, Asia/Shanghai)")
+    p.add_argument("--as-of", metavar="DATE", help=f"YYYY-MM-DD (default: today, {FEED_TIMEZONE})")
     p.add_argument("--dry-run", action="store_true", help="print what would be sent; record and send nothing")
     return parser
 

@@ -2,7 +2,8 @@
 
 dbt's profile cannot read a URL, so `dbt_env(url)` splits `PARTNEROPS_DATABASE_URL` into
 the `PARTNEROPS_DB_*` variables that `dbt_project/profiles.yml` reads. `run_dbt(...)` runs
-the dbt CLI with that environment, telemetry off, and the as-of date as a dbt var. The
+the dbt CLI with that environment, telemetry off, and the as-of date and the feed time zone
+(`settings.FEED_TIMEZONE`) as dbt vars. The
 Cosmos DAG uses the same two functions, so the CLI, the demo, the tests and Airflow run
 dbt identically.
 """
@@ -21,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from partnerops.errors import UserError
-from partnerops.settings import NO_TELEMETRY_ENV, get_settings
+from partnerops.settings import FEED_TIMEZONE, NO_TELEMETRY_ENV, get_settings
 
 __all__ = ["dbt_env", "dbt_executable", "dbt_vars", "run_dbt", "MARTS_SCHEMA", "PG_OPTIONS"]
 
@@ -60,8 +61,8 @@ def dbt_env(url: str) -> dict[str, str]:
 
 
 def dbt_vars(as_of: date | str | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The `--vars` mapping: the as-of date (ISO) plus any extra project vars."""
-    out: dict[str, Any] = dict(extra or {})
+    """The `--vars` mapping: the feed time zone (from the settings), the as-of date (ISO), any extra vars."""
+    out: dict[str, Any] = {"feed_timezone": FEED_TIMEZONE, **(extra or {})}
     if as_of is not None:
         out["as_of"] = as_of.isoformat() if isinstance(as_of, date) else str(date.fromisoformat(str(as_of)))
     return out

@@ -9,10 +9,22 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 #: The Airflow connection id under which DAGs find the project database.
 AIRFLOW_CONN_ID = "partnerops_db"
+
+#: The evidence feeds' time zone: a row's business date, a file's delivery date (its
+#: `arrived_at` is 00:00 there) and the dbt var `feed_timezone`. It is also the ops clock:
+#: "today" (the default as-of date), the DAGs' start dates and Airflow's default time zone.
+FEED_TIMEZONE = "Asia/Shanghai"
+#: The time zone of an agreement's dates when its document names none (format v1 `timezone`).
+#: The same zone as the feeds today; it may be changed on its own.
+AGREEMENT_DEFAULT_TIMEZONE = FEED_TIMEZONE
+#: The start date of every DAG of the project: midnight on the ops clock (`catchup=False`).
+DAG_START_DATE = datetime(2026, 1, 1, tzinfo=ZoneInfo(FEED_TIMEZONE))
 
 #: Environment variables that switch off usage telemetry of Airflow, Cosmos and dbt.
 NO_TELEMETRY_ENV: dict[str, str] = {
@@ -42,6 +54,23 @@ def _env_float(name: str, default: float) -> float:
         raise UserError(f"{name}={raw!r} is not a number; set it to e.g. {default}") from None
 
 
+def _env_shares(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    """A comma-separated list of shares between 0 and 1 (e.g. "0.5,0.75"); empty: the default."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        shares = tuple(sorted({float(part) for part in raw.split(",") if part.strip()}))
+    except ValueError:
+        shares = ()
+    if not shares or not all(1 <= round(s * 100) <= 99 for s in shares):
+        from partnerops.errors import UserError
+
+        raise UserError(f"{name}={raw!r}: give shares between 0.01 and 0.99 (whole percents), comma-separated, e.g. "
+                        f"{','.join(f'{s:g}' for s in default)}")
+    return shares
+
+
 @dataclass(frozen=True)
 class AlertSettings:
     """SLA alerts (see docs/alerts.md); every field has an environment variable.
@@ -50,17 +79,23 @@ class AlertSettings:
     exposed to the SMTP provider as `AIRFLOW_CONN_PARTNEROPS_SMTP` (which may be set instead);
     None means email is not sent.
     webhook_url: `PARTNEROPS_ALERTS_WEBHOOK_URL`, a Slack-compatible incoming webhook; None: off.
+    window_warning_shares: `PARTNEROPS_ALERTS_WINDOW_WARNINGS` ("0.5,0.75"), the shares of a
+    deliverable's or quota's window at which an open instance is warned about (`window_<n>pct`).
+    oncall_email: `PARTNEROPS_ONCALL_EMAIL`, who is told when a platform task fails or the
+    tracking deadline is missed (`partnerops.oncall`; also posted to the webhook); None: nobody by email.
     """
 
     smtp_url: str | None = None
     from_email: str = "partnerops-alerts@localhost"
     webhook_url: str | None = None
+    oncall_email: str | None = None
     escalate_after_hours: float = 48.0
     escalate_at_once_weight: float = 3.0
     max_attempts: int = 5
     max_lag_days: int = 7
     burn_rate_threshold: float = 1.0
     burn_rate_min_elapsed_share: float = 0.25
+    window_warning_shares: tuple[float, ...] = (0.5, 0.75)
     digest: bool = False
 
     @classmethod
@@ -70,6 +105,7 @@ class AlertSettings:
             smtp_url=env("PARTNEROPS_SMTP_URL") or env("AIRFLOW_CONN_PARTNEROPS_SMTP") or None,
             from_email=env("PARTNEROPS_ALERTS_FROM") or cls.from_email,
             webhook_url=env("PARTNEROPS_ALERTS_WEBHOOK_URL") or None,
+            oncall_email=(env("PARTNEROPS_ONCALL_EMAIL") or "").strip() or None,
             escalate_after_hours=_env_float("PARTNEROPS_ESCALATE_AFTER_HOURS", cls.escalate_after_hours),
             escalate_at_once_weight=_env_float("PARTNEROPS_ESCALATE_AT_ONCE_WEIGHT", cls.escalate_at_once_weight),
             max_attempts=int(_env_float("PARTNEROPS_ALERTS_MAX_ATTEMPTS", cls.max_attempts)),
@@ -77,6 +113,7 @@ class AlertSettings:
             burn_rate_threshold=_env_float("PARTNEROPS_ALERTS_BURN_RATE", cls.burn_rate_threshold),
             burn_rate_min_elapsed_share=_env_float("PARTNEROPS_ALERTS_BURN_RATE_MIN_ELAPSED",
                                                    cls.burn_rate_min_elapsed_share),
+            window_warning_shares=_env_shares("PARTNEROPS_ALERTS_WINDOW_WARNINGS", cls.window_warning_shares),
             digest=(env("PARTNEROPS_ALERTS_DIGEST") or "").strip().lower() in ("1", "true", "yes", "on"),
         )
 
@@ -166,7 +203,7 @@ def airflow_environ(settings: Settings, database_url: str | None = None) -> dict
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.plugins_folder),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "30",
-        "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": FEED_TIMEZONE,
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "AIRFLOW__API__EXPOSE_CONFIG": "False",

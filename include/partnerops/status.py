@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date
 
 import psycopg2.errors
 
@@ -141,13 +141,13 @@ def summary_lines(rows: Sequence[StatusRow]) -> list[str]:
 def demo_tracking(url: str, as_of: date | None = None) -> StatusReport:
     """The commitment-tracking step of `make demo`: dbt build, the status summary, the docs."""
     import time
-    from zoneinfo import ZoneInfo
 
+    from partnerops import as_of as as_of_date
     from partnerops.calendar import ensure_calendar, holidays_version
     from partnerops.dbt import run_dbt
     from partnerops.settings import get_settings
 
-    as_of = as_of or datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    as_of = as_of or as_of_date.today()
     filled = ensure_calendar(url)
     if filled:
         print(f"business calendar filled for {', '.join(map(str, filled))} (holidays {holidays_version()})")

@@ -5,36 +5,34 @@ The DAG file (`dags/commitment_tracking.py`) only wires these together:
 - `build_manifest()`: `dbt parse` into `var/dbt/manifest.json`, a build step (`partnerops
   dbt-manifest`, `make demo`, the test fixtures). Cosmos renders the DAG from that file, so
   parsing the DAG never calls dbt or the database.
-- `as_of_for_run()`: the date a run computes statuses as of (dbt var `as_of`).
+- the date a run computes statuses as of (dbt var `as_of`) is `partnerops.as_of.for_run()`.
 - `dbt_profile_env()`: the `PARTNEROPS_DB_*` variables `dbt_project/profiles.yml` reads, from
   the project database URL, resolved when a task runs (never at parse time).
 - `check_marts_fresh()`: the status mart has rows for the as-of date; gates the TRACKING Asset.
 - `generate_docs()`: `dbt docs generate` into `var/dbt/docs/` for account managers.
-- `notify_marts_late()`: the Deadline Alert's callback (runs in the triggerer).
+- `deadline_alerts()`: the DAG's Deadline Alerts; a miss tells the on-call person (`partnerops.oncall`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from partnerops.settings import AIRFLOW_CONN_ID, Settings, get_settings
+from partnerops.settings import AIRFLOW_CONN_ID, FEED_TIMEZONE, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 DAG_ID = "commitment_tracking"
-#: The ops team's clock: the deadline and a run's default as-of date are read on it.
-OPS_TIMEZONE = "Asia/Shanghai"
-#: Marts must be fresh by this local time (OPS_TIMEZONE) on the as-of date.
-MARTS_DUE_LOCAL_TIME = "09:00"
+#: Marts must be fresh this many hours after midnight of the as-of date (on the ops clock,
+#: `settings.FEED_TIMEZONE`): a run's logical date is that midnight.
+MARTS_DUE_AFTER_MIDNIGHT_HOURS = 9
+#: ... and, for a run triggered by new data (no logical date), this long after it was queued.
+MARTS_DUE_AFTER_QUEUED = timedelta(hours=1)
 #: The status mart: one row per commitment instance and as-of date.
 STATUS_MART = ("marts", "commitment_statuses")
 #: Placeholder URL for `dbt parse`, which reads the profile but never connects.
@@ -51,11 +49,6 @@ def manifest_path(settings: Settings | None = None) -> Path:
 def docs_dir(settings: Settings | None = None) -> Path:
     """Where `dbt docs generate` writes the static site (index.html, manifest, catalog)."""
     return (settings or get_settings()).data_dir / "dbt" / "docs"
-
-
-def ops_notices_path(settings: Settings | None = None) -> Path:
-    """Pipeline notices for ops (missed deadlines), one JSON object a line."""
-    return (settings or get_settings()).data_dir / "ops" / "pipeline_notices.jsonl"
 
 
 def build_manifest(settings: Settings | None = None, url: str | None = None) -> Path:
@@ -108,6 +101,8 @@ def cosmos_config(settings: Settings | None = None, rendering: str | None = None
         TestBehavior,
     )
 
+    from partnerops.dbt import dbt_vars
+
     settings = settings or get_settings()
     rendering = rendering or os.environ.get(RENDERING_ENV) or "watcher"
     if rendering not in RENDERINGS:
@@ -115,7 +110,7 @@ def cosmos_config(settings: Settings | None = None, rendering: str | None = None
     operator_args: dict[str, Any] = {
         "install_deps": False,
         "emit_datasets": False,
-        "vars": {"as_of": "{{ partnerops_as_of(dag_run) }}"},
+        "vars": dbt_vars(extra={"as_of": "{{ partnerops_as_of(dag_run) }}"}),
         "env": {key: "{{ partnerops_dbt_env()['" + key + "'] }}" for key in _PROFILE_KEYS},
     }
     watcher = rendering.startswith("watcher")
@@ -154,27 +149,6 @@ def cosmos_config(settings: Settings | None = None, rendering: str | None = None
 
 
 # -- run-time values --------------------------------------------------------------------------
-
-def as_of_for_run(dag_run: Any) -> str:
-    """The as-of date (YYYY-MM-DD) of a run.
-
-    `conf["as_of"]` when given (backfills, audits); else the logical date, or for
-    Asset-triggered runs (which have none) the time the run was due, on the ops clock.
-    """
-    conf = getattr(dag_run, "conf", None) or {}
-    if conf.get("as_of"):
-        return date.fromisoformat(str(conf["as_of"])).isoformat()
-    when = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
-    if when is None:
-        raise ValueError("the run has neither conf['as_of'], a logical date nor run_after")
-    return _local_date(when).isoformat()
-
-
-def _local_date(when: datetime) -> date:
-    if when.tzinfo is None:
-        raise ValueError(f"{when!r} has no time zone")
-    return when.astimezone(ZoneInfo(OPS_TIMEZONE)).date()
-
 
 def project_database_url() -> str:
     """The project database URL inside a task: `PARTNEROPS_DATABASE_URL`, else the Airflow connection."""
@@ -234,29 +208,30 @@ def generate_docs(url: str, settings: Settings | None = None, as_of: str | None 
 
 # -- deadline ----------------------------------------------------------------------------------
 
-async def notify_marts_late(context: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
-    """Deadline Alert callback: the marts were not fresh in time. Runs in the triggerer.
+def deadline_alerts() -> list[Any]:
+    """The DAG's Deadline Alerts: marts fresh by 09:00 of the as-of date, or within an hour of new data.
 
-    Logs a warning and appends a notice to `ops_notices_path()`. The alerting DAG (issue 5)
-    reads that file; it is also where ops look first when the UI shows a missed deadline.
+    A miss sends one message to the on-call person (`partnerops.oncall`), from the triggerer.
     """
-    context = context or {}
-    dag_run = context.get("dag_run") or {}
-    deadline = context.get("deadline") or {}
-    notice = {
-        "kind": "deadline_missed",
-        "dag_id": dag_run.get("dag_id", DAG_ID),
-        "run_id": dag_run.get("dag_run_id") or dag_run.get("run_id"),
-        "logical_date": dag_run.get("logical_date"),
-        "deadline_time": str(deadline.get("deadline_time")) if deadline.get("deadline_time") else None,
-        "message": kwargs.get("message") or "commitment-tracking marts are late",
-        "noticed_at": datetime.now(ZoneInfo(OPS_TIMEZONE)).isoformat(timespec="seconds"),
-    }
-    log.warning("DEADLINE MISSED: %(message)s (dag %(dag_id)s, run %(run_id)s, deadline %(deadline_time)s)",
-                notice)
-    path = ops_notices_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(notice, ensure_ascii=False) + "\n")
-    # Airflow stores the return value as the callback's output: a string, not a mapping.
-    return f"ops notified in {path}: {notice['message']}"
+    from airflow.sdk import DeadlineAlert, DeadlineReference
+
+    from partnerops.oncall import deadline_callback
+
+    due = f"{MARTS_DUE_AFTER_MIDNIGHT_HOURS:02d}:00"
+    minutes = int(MARTS_DUE_AFTER_QUEUED.total_seconds() // 60)
+    return [
+        DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_LOGICAL_DATE,  # the as-of date's midnight, ops clock
+            interval=timedelta(hours=MARTS_DUE_AFTER_MIDNIGHT_HOURS),
+            callback=deadline_callback(f"commitment-tracking marts not fresh by {due} ({FEED_TIMEZONE}) "
+                                       "on the as-of date"),
+            name=f"marts_fresh_by_{due.replace(':', '')}",
+        ),
+        DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=MARTS_DUE_AFTER_QUEUED,
+            callback=deadline_callback(f"commitment-tracking marts not fresh {minutes} minutes after "
+                                       "new data arrived"),
+            name=f"marts_fresh_within_{minutes}min",
+        ),
+    ]

@@ -76,11 +76,17 @@ def _status(url: str, as_of: date, agreement: str, commitment: str) -> list[tupl
 def test_build_passes_and_fills_every_mart(scenario):
     url = scenario["url"]
     for mart in ("commitment_statuses", "agreement_fulfilment", "brand_scorecards", "group_scorecards",
-                 "gmv_pacing", "threshold_windows"):
+                 "gmv_pacing", "threshold_windows", "commitments", "agreement_contacts"):
         assert query(url, f"select count(*) from marts.{mart}")[0][0] > 0, mart
     sides = {s for (s,) in query(url, "select distinct obligor from marts.agreement_fulfilment")}
     assert sides == {"platform", "brand"}
     assert query(url, "select count(*) from snapshots.commitment_status_snapshots")[0][0] > 0
+    # the decisions mart is a view: a decision recorded after the build shows at once
+    query(url, """insert into raw.commitment_decisions (agreement_id, commitment_id, instance_key, decision,
+                      comment, decided_by, decided_at)
+                  values ('TM-2026-0001', 'launch-slot', null, 'dispute', 'checking', 'am@example.com', now())""")
+    assert query(url, """select agreement_id, instance_key, decision from marts.commitment_decisions""") == [
+        ("TM-2026-0001", None, "dispute")]
 
 
 def test_evidence_that_arrived_later_is_ignored_on_the_earlier_date(scenario):

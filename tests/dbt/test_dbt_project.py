@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 from tracking_data import dbt
 
 PUBLIC_MARTS = {"commitment_statuses", "agreement_fulfilment", "brand_scorecards", "group_scorecards",
@@ -26,13 +28,23 @@ def _nodes(manifest: dict, resource_type: str) -> dict[str, dict]:
             if n["resource_type"] == resource_type and n["package_name"] == "partnerops"}
 
 
-def test_every_evidence_feed_has_source_freshness(manifest):
-    feeds = [s for s in manifest["sources"].values() if s["source_name"] == "evidence"]
-    assert {s["name"] for s in feeds} >= {"orders", "shipments", "campaign_executions", "channel_listings",
-                                           "data_deliveries", "attestations", "evidence_loads"}
-    for source in feeds:
-        assert source["loaded_at_field"] == "arrived_at", source["name"]
-        assert (source["freshness"] or {}).get("warn_after", {}).get("count"), source["name"]
+def test_feed_staleness_is_defined_once_by_the_seed(manifest):
+    """Every feed has its `stale_after_days` in the seed, and no second definition elsewhere."""
+    import csv
+
+    feeds = {s["name"] for s in manifest["sources"].values() if s["source_name"] == "evidence"} - {"evidence_loads"}
+    seed = manifest["nodes"]["seed.partnerops.evidence_feeds"]
+    with open(Path(seed["root_path"]) / seed["original_file_path"], newline="") as fh:
+        stale_after = {row["feed"]: int(row["stale_after_days"]) for row in csv.DictReader(fh)}
+    assert feeds == {"orders", "shipments", "campaign_executions", "channel_listings", "data_deliveries",
+                     "attestations"}
+    assert set(stale_after) == feeds and all(days > 0 for days in stale_after.values()), stale_after
+    for source in manifest["sources"].values():
+        if source["source_name"] == "evidence":
+            assert not (source.get("freshness") or {}).get("warn_after", {}).get("count"), source["name"]
+            assert not (source.get("freshness") or {}).get("error_after", {}).get("count"), source["name"]
+    project = yaml.safe_load((Path(seed["root_path"]) / "dbt_project.yml").read_text())
+    assert not any("stale" in name for name in project["vars"]), project["vars"]
 
 
 def test_every_model_states_its_grain(manifest):
@@ -54,6 +66,35 @@ def test_every_rule_has_a_unit_test(manifest):
     assert RULE_MODELS <= tested, f"rules without unit tests: {sorted(RULE_MODELS - tested)}"
 
 
-def test_exposures_name_the_alerting_and_ui_consumers(manifest):
-    exposures = {e["name"]: e for e in manifest["exposures"].values()}
-    assert {"sla_alerts", "agreement_dags"} <= set(exposures)
+def _relations_read(*modules: str) -> set[str]:
+    """The marts a module's SQL names: `marts.<name>` or `{schema}.<name>`."""
+    import re
+
+    from partnerops.settings import get_settings
+
+    root = get_settings().project_root / "include" / "partnerops"
+    found: set[str] = set()
+    for module in modules:
+        found |= set(re.findall(r"(?:\bmarts|\{schema\})\.(\w+)", (root / module).read_text()))
+    return found
+
+
+def test_exposures_declare_exactly_what_the_code_reads(manifest):
+    from partnerops.alerts.status import MARTS_READ
+
+    exposures = {e["name"]: {node.split(".")[-1] for node in e["depends_on"]["nodes"]}
+                 for e in manifest["exposures"].values()}
+    assert exposures["sla_alerts"] == set(MARTS_READ) == _relations_read(
+        "alerts/status.py", "alerts/run.py", "alerts/demo.py", "alerts/routing.py", "alerts/rules.py")
+    assert exposures["agreement_dags"] == _relations_read("agreement_dags.py") == {"commitment_statuses"}
+    assert exposures["partnerops_status_cli"] == _relations_read("status.py") == {"commitment_statuses"}
+
+
+def test_the_alerts_read_no_raw_table_but_their_own_ledger():
+    import re
+
+    from partnerops.settings import get_settings
+
+    alerts = get_settings().project_root / "include" / "partnerops" / "alerts"
+    raw = {name for path in alerts.glob("*.py") for name in re.findall(r"\braw\.(\w+)", path.read_text())}
+    assert raw <= {"alerts", "alert_digests", "alert_deliveries"}, raw

@@ -267,16 +267,6 @@ def test_scorecard_fails_the_run_only_on_a_pipeline_failure():
         scorecard.execute(_context(None))
 
 
-def test_as_of_comes_from_conf_then_the_tracking_event_then_the_run_date():
-    event = SimpleNamespace(extra={"as_of": "2026-11-20"})
-    older = SimpleNamespace(extra={"as_of": "2026-11-19"})
-    run = SimpleNamespace(conf={}, logical_date=None, run_after=datetime(2026, 11, 24, 20, tzinfo=UTC))
-    assert ad.as_of_for_context({"dag_run": run, "triggering_asset_events": {TRACKING: [older, event]}}) == "2026-11-20"
-    assert ad.as_of_for_context({"dag_run": run}) == "2026-11-25", "the run date is read on the Shanghai clock"
-    run.conf = {"as_of": "2026-11-01"}
-    assert ad.as_of_for_context({"dag_run": run, "triggering_asset_events": {TRACKING: [event]}}) == "2026-11-01"
-
-
 # -- reading the marts ------------------------------------------------------------------------------------
 
 @pytest.fixture

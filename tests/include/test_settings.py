@@ -44,3 +44,34 @@ def test_airflow_runs_from_the_repository_with_examples_and_telemetry_off(tmp_pa
     for name, value in NO_TELEMETRY_ENV.items():
         assert env[name] == value
     assert env["DO_NOT_TRACK"] == "1" and env["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] == "False"
+
+
+def test_the_time_zones_are_one_setting_each_and_everything_reads_them() -> None:
+    import json
+    import re
+
+    from partnerops.agreements.model import DEFAULT_TIMEZONE, agreement_from_document
+    from partnerops.agreements.sample import sample_documents
+    from partnerops.dbt import dbt_vars
+    from partnerops.evidence.feeds import BUSINESS_TZ
+    from partnerops.settings import AGREEMENT_DEFAULT_TIMEZONE, DAG_START_DATE, FEED_TIMEZONE
+
+    settings = get_settings()
+    assert airflow_environ(settings)["AIRFLOW__CORE__DEFAULT_TIMEZONE"] == FEED_TIMEZONE
+    assert dbt_vars("2026-06-20")["feed_timezone"] == FEED_TIMEZONE
+    assert str(BUSINESS_TZ) == FEED_TIMEZONE and str(DAG_START_DATE.tzinfo) == FEED_TIMEZONE
+    # An agreement that names no time zone gets the agreements' default; the schema states none of its own.
+    assert DEFAULT_TIMEZONE == AGREEMENT_DEFAULT_TIMEZONE
+    doc = sample_documents(brands=1, groups=1, seed=1, year=2026)[0]
+    doc.pop("timezone")
+    assert agreement_from_document(doc).timezone == AGREEMENT_DEFAULT_TIMEZONE
+    schema = json.loads((settings.project_root / "include/partnerops/schemas/agreement.v1.schema.json").read_text())
+    assert "default" not in schema["properties"]["timezone"]
+    # The zone's name is written once in the code (include/, dags/, plugins/): in the setting.
+    literal = re.compile(re.escape(FEED_TIMEZONE))
+    places = [f"{p.relative_to(settings.project_root)}:{n}"
+              for folder in ("include", "dags", "plugins") if (settings.project_root / folder).is_dir()
+              for p in sorted((settings.project_root / folder).rglob("*"))
+              if p.is_file() and p.suffix in (".py", ".json", ".sql", ".yml", ".yaml", ".md", ".html", ".j2")
+              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if literal.search(line)]
+    assert len(places) == 1 and places[0].startswith("include/partnerops/settings.py:"), places

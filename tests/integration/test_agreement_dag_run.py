@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import psycopg2
 import pytest
 
 from partnerops import agreement_dags as ad
-from partnerops import tracking
+from partnerops import as_of, tracking
 from partnerops.registry import read_registry
 
 pytestmark = pytest.mark.integration
@@ -30,7 +28,7 @@ OPEN_STATES = {None, "scheduled", "queued", "running", "up_for_retry", "up_for_r
 
 
 def today() -> str:
-    return datetime.now(ZoneInfo(tracking.OPS_TIMEZONE)).date().isoformat()
+    return as_of.today().isoformat()
 
 
 def mark_feeds_fresh(url: str) -> None:

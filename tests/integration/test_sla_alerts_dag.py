@@ -17,6 +17,7 @@ import psycopg2
 import pytest
 
 from partnerops import tracking
+from partnerops.settings import FEED_TIMEZONE
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,7 @@ def alerts_run(airflow_runtime):
     af.wait_for_dag(tracking.DAG_ID)
     af.unpause(DAG_ID)
     af.unpause(tracking.DAG_ID)
-    logical = datetime.fromisoformat(AS_OF).replace(tzinfo=ZoneInfo(tracking.OPS_TIMEZONE))
+    logical = datetime.fromisoformat(AS_OF).replace(tzinfo=ZoneInfo(FEED_TIMEZONE))
     tracked = af.wait_for_run(tracking.DAG_ID, af.trigger(tracking.DAG_ID, logical_date=logical,
                                                           conf={"as_of": AS_OF}), timeout=900)
     assert tracked.state == "success", tracked.failed_tasks

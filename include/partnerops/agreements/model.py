@@ -14,12 +14,14 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
+from partnerops.settings import AGREEMENT_DEFAULT_TIMEZONE
+
 Pillar = Literal["data_operations", "marketing", "logistics", "channel"]
 Kind = Literal["deliverable", "recurring", "quota", "threshold"]
 Obligor = Literal["platform", "brand"]
 Period = Literal["week", "month", "quarter"]
 
-DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_TIMEZONE = AGREEMENT_DEFAULT_TIMEZONE  # when a document names no `timezone`
 DEFAULT_WARNING_ELAPSED_SHARE = 0.75
 
 

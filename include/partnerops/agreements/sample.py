@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from partnerops.agreements.model import DEFAULT_TIMEZONE
+
 SCENARIO_GMV_TARGET = Decimal("30000000000")  # 30 billion CNY, the seed's joint target
 CURRENCY = "CNY"
 
@@ -165,7 +167,7 @@ def sample_documents(*, brands: int = 160, groups: int = 110, seed: int = 2015, 
             "group": {"id": f"G{g + 1:04d}", "name": group_names[g]},
             "signed_date": date(year - 1, 12, 1 + rng.randrange(20)).isoformat(),
             "term": {"start": date(year, 1, 1).isoformat(), "end": date(year, 12, 31).isoformat()},
-            "timezone": "Asia/Shanghai",
+            "timezone": DEFAULT_TIMEZONE,
             "account_manager": {"name": manager, "email": f"{handle}@{_MAIL_DOMAIN}"},
             "escalation_contacts": [
                 {"name": lead, "email": f"{lead_handle}.lead@{_MAIL_DOMAIN}", "role": "partnership lead"},

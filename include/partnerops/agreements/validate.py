@@ -23,6 +23,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from partnerops.agreements.model import (
+    DEFAULT_TIMEZONE,
     Agreement,
     agreement_from_document,
     agreement_schema,
@@ -257,9 +258,9 @@ def _cross_field_problems(doc: dict[str, Any]) -> Iterator[tuple[list[Any], str]
         yield ["amendment_note"], (f"version {doc['version']} is an amendment: say what it changes and why "
                                    "in amendment_note")
     try:
-        ZoneInfo(doc.get("timezone", "Asia/Shanghai"))
+        ZoneInfo(doc.get("timezone", DEFAULT_TIMEZONE))
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones, e.g. 'America'
-        yield ["timezone"], f"unknown time zone {doc['timezone']!r}; use an IANA name such as Asia/Shanghai"
+        yield ["timezone"], f"unknown time zone {doc['timezone']!r}; use an IANA name such as {DEFAULT_TIMEZONE}"
 
     def in_term(value: str | None, where: list[Any], what: str) -> Iterator[tuple[list[Any], str]]:
         if value is not None:

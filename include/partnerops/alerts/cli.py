@@ -6,7 +6,7 @@ import argparse
 from datetime import date
 
 from partnerops.alerts.messages import render_email
-from partnerops.alerts.rules import RULES
+from partnerops.alerts.rules import rule_order
 from partnerops.alerts.run import AlertRunReport, run_alerts
 from partnerops.errors import UserError
 
@@ -26,8 +26,8 @@ def alerts_command(args: argparse.Namespace) -> int:
 def print_report(report: AlertRunReport, *, examples: int = 5) -> None:
     """Counts by rule, then a few examples with their recipients and subject."""
     print(report.summary())
-    for rule in RULES:
-        if report.raised.get(rule):
+    for rule in sorted(report.raised, key=rule_order):
+        if report.raised[rule]:
             print(f"  {rule:<19} {report.raised[rule]:>6}")
     if report.examples:
         print("would be sent, for example:" if report.dry_run else "raised, for example:")

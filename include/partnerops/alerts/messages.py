@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 
-from partnerops.alerts.rules import RULE_TITLES, BurnRate
+from partnerops.alerts.rules import BurnRate, rule_title, window_share_of
 from partnerops.alerts.status import AgreementContacts, StatusRow
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates" / "alerts"
@@ -33,6 +33,7 @@ PAYLOAD_FIELDS = (
     "commitment_id", "commitment_title", "instance_key", "pillar", "service", "kind", "obligor", "weight",
     "due_date", "days_to_due", "status", "evidence_found", "reason", "remedy", "account_manager_name",
     "account_manager_email", "escalated", "escalation_reason", "burn_rate", "burn_explanation", "recipients",
+    "opens_date", "window_share",
 )
 
 
@@ -72,7 +73,7 @@ def alert_payload(row: StatusRow, contacts: AgreementContacts, *, rule: str, esc
     """Everything a message says about one alert (stored with the alert in `raw.alerts.payload`)."""
     return {
         "rule": rule,
-        "rule_title": RULE_TITLES[rule],
+        "rule_title": rule_title(rule),
         "as_of_date": row.as_of_date.isoformat(),
         "agreement_id": row.agreement_id,
         "agreement_title": contacts.agreement_title,
@@ -98,6 +99,8 @@ def alert_payload(row: StatusRow, contacts: AgreementContacts, *, rule: str, esc
         "escalation_reason": escalation_reason,
         "burn_rate": burn.rate if burn else None,
         "burn_explanation": burn.explanation if burn else None,
+        "opens_date": row.opens_date.isoformat() if row.opens_date else None,
+        "window_share": f"{share:.0%}" if (share := window_share_of(rule)) is not None else None,
     }
 
 

@@ -1,10 +1,10 @@
 """Who an alert goes to, and when it escalates.
 
 - Every alert goes to the agreement's account manager (the current version's
-  `account_manager_email`).
+  `account_manager_email`, mart `agreement_contacts`).
 - The breach of a high-weight commitment (weight at or above
   `PARTNEROPS_ESCALATE_AT_ONCE_WEIGHT`, default 3) also goes to the escalation contacts at once.
-- An `at_risk` or `breached` alert that has had no decision in `raw.commitment_decisions`
+- An `at_risk` or `breached` alert that has had no decision (mart `commitment_decisions`)
   for `PARTNEROPS_ESCALATE_AFTER_HOURS` (default 48) raises one `escalated` alert for the
   instance, to the escalation contacts with the account manager in copy, unless the
   instance was escalated already or is no longer at risk or breached.

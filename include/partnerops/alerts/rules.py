@@ -7,6 +7,10 @@ holds for many days (an instance staying at risk) still sends one alert.
 
 | rule | fires when |
 |---|---|
+| `window_50pct`, `window_75pct` | an open deliverable or quota instance has used 50 % (75 %) of its window, |
+|   | from its opening to its due date (a quota's: its term), and is not delivered (a quota: its |
+|   | progress is below that share of its target); only the highest share reached fires. The |
+|   | shares are `AlertSettings.window_warning_shares` (`PARTNEROPS_ALERTS_WINDOW_WARNINGS`) |
 | `at_risk` | the instance is `at_risk` (the first run that sees it: "entering at risk") |
 | `breached` | the instance is `breached` |
 | `due_in_7_days` | an open instance is due within the next 7 days (T-7 .. T-1) |
@@ -33,6 +37,12 @@ BREACH_OPEN_DAYS_AFTER = 7
 REMINDED_STATUSES = frozenset({"pending", "on_track", "at_risk"})
 BURN_RATE_KINDS = frozenset({"quota", "threshold"})
 
+#: The kinds whose instances get warnings at shares of their window.
+WINDOW_KINDS = frozenset({"deliverable", "quota"})
+#: The default shares of the window at which an open instance is warned about.
+WINDOW_WARNING_SHARES = (0.5, 0.75)
+
+#: The rules with a fixed name, in the order summaries list them (window rules come first).
 RULES = ("at_risk", "breached", "due_in_7_days", "due_today", "breach_open_7_days", "burn_rate", "escalated")
 
 RULE_TITLES = {
@@ -44,6 +54,29 @@ RULE_TITLES = {
     "burn_rate": "Burn-rate warning",
     "escalated": "Escalated: no decision recorded",
 }
+
+
+def window_rule(share: float) -> str:
+    """The rule (and alert key) of the warning at `share` of the window: 0.5 -> 'window_50pct'."""
+    return f"window_{round(share * 100)}pct"
+
+
+def window_share_of(rule: str) -> float | None:
+    """The share a window rule stands for ('window_75pct' -> 0.75); None for the other rules."""
+    if rule.startswith("window_") and rule.endswith("pct") and rule[7:-3].isdigit():
+        return int(rule[7:-3]) / 100
+    return None
+
+
+def rule_title(rule: str) -> str:
+    """The short title of a rule, for subjects and summaries."""
+    share = window_share_of(rule)
+    return f"{share:.0%} of the window used" if share is not None else RULE_TITLES[rule]
+
+
+def rule_order(rule: str) -> tuple[int, str]:
+    """Where a rule sorts in summaries (window rules by their share)."""
+    return (-1 if window_share_of(rule) is not None else RULES.index(rule), rule)
 
 
 @dataclass(frozen=True)
@@ -82,6 +115,33 @@ def due_in_7_days(row: StatusRow, as_of: date) -> bool:
 
 def due_today(row: StatusRow, as_of: date) -> bool:
     return _is_reminded(row) and row.due_date == as_of
+
+
+def window_warning(row: StatusRow, as_of: date, shares: tuple[float, ...] = WINDOW_WARNING_SHARES
+                   ) -> float | None:
+    """The highest of `shares` of its window an open, undelivered instance has used as of `as_of`.
+
+    The window runs from `opens_date` to `due_date`; the point at share s is
+    `opens_date + ceil(s × days)`, as the status mart's `warning_date`. A quota counts as
+    undelivered while its progress is below that share of its target. None when no share is
+    reached, the window is over, or the instance is delivered or blocked.
+    """
+    if row.kind not in WINDOW_KINDS or not _is_reminded(row) or row.opens_date is None:
+        return None
+    assert row.due_date is not None
+    if not row.opens_date <= as_of <= row.due_date:
+        return None
+    days = (row.due_date - row.opens_date).days
+    reached = [s for s in shares if as_of >= row.opens_date + timedelta(days=math.ceil(s * days))]
+    if not reached:
+        return None
+    share = max(reached)
+    if row.kind == "quota":
+        if row.quota_target is None or row.quota_progress is None or row.quota_target <= 0:
+            return None
+        if row.quota_progress >= share * row.quota_target:
+            return None  # on pace for this point of the window
+    return share
 
 
 def breach_open_7_days(row: StatusRow, as_of: date, decided: bool) -> bool:
@@ -154,7 +214,8 @@ def burn_rate(row: StatusRow, as_of: date, *, threshold: float = 1.0, min_elapse
 # -- all rules ----------------------------------------------------------------------------------
 
 def evaluate(row: StatusRow, as_of: date, *, decided: bool = False, burn_threshold: float = 1.0,
-             burn_min_elapsed_share: float = 0.25) -> list[RuleHit]:
+             burn_min_elapsed_share: float = 0.25, window_shares: tuple[float, ...] = WINDOW_WARNING_SHARES
+             ) -> list[RuleHit]:
     """The rules `row` meets as of `as_of` (the ledger decides which are new)."""
     simple: list[tuple[str, Callable[[], bool]]] = [
         ("at_risk", lambda: at_risk(row)),
@@ -164,6 +225,9 @@ def evaluate(row: StatusRow, as_of: date, *, decided: bool = False, burn_thresho
         ("breach_open_7_days", lambda: breach_open_7_days(row, as_of, decided)),
     ]
     hits = [RuleHit(rule) for rule, holds in simple if holds()]
+    share = window_warning(row, as_of, window_shares)
+    if share is not None:
+        hits.insert(0, RuleHit(window_rule(share)))
     burn = burn_rate(row, as_of, threshold=burn_threshold, min_elapsed_share=burn_min_elapsed_share)
     if burn is not None:
         hits.append(RuleHit("burn_rate", burn))

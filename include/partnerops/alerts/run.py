@@ -3,7 +3,8 @@
 `run_alerts()` is the one implementation behind `partnerops alerts` and the `sla_alerts`
 DAG. A run, holding the ledger's advisory lock:
 
-1. reads every commitment instance's status as of the date from the status mart;
+1. reads every commitment instance's status as of the date, with its terms, its agreement's
+   contacts and the recorded decisions, from the dbt marts (`status.MARTS_READ`) only;
 2. evaluates the rules (`rules.py`) and the escalations (`routing.py`) and records each
    alert whose key is new, with its targets (`ledger.py`). An alert raised for an as-of
    date more than `max_lag_days` before today (an old backfill) is recorded as `stale`
@@ -22,31 +23,27 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from partnerops import as_of as as_of_date
 from partnerops.alerts import ledger
 from partnerops.alerts.messages import alert_payload, render_digest, render_email, render_webhook
 from partnerops.alerts.routing import Target, needs_escalation, route, targets
-from partnerops.alerts.rules import RULES, evaluate
+from partnerops.alerts.rules import evaluate, rule_order
 from partnerops.alerts.status import (
-    STATUS_MART,
+    MARTS_SCHEMA,
     AgreementContacts,
     StatusRow,
     has_decision,
     load_contacts,
     load_decided_instances,
     load_status_rows,
-    status_mart_exists,
+    missing_marts,
 )
 from partnerops.db import connect
 from partnerops.errors import UserError
 from partnerops.settings import AlertSettings, Settings, get_settings
 
 log = logging.getLogger(__name__)
-
-#: The ops team's clock, on which "today" is read for the stale check.
-OPS_TIMEZONE = "Asia/Shanghai"
-
 
 @dataclass(frozen=True)
 class PlannedAlert:
@@ -75,7 +72,7 @@ class AlertRunReport:
 
     def summary(self) -> str:
         verb = "would raise" if self.dry_run else "raised"
-        by_rule = ", ".join(f"{n} {r}" for r, n in sorted(self.raised.items(), key=lambda x: RULES.index(x[0])))
+        by_rule = ", ".join(f"{n} {r}" for r, n in sorted(self.raised.items(), key=lambda x: rule_order(x[0])))
         text = f"as of {self.as_of}: {self.status_rows} instance statuses read; {verb} {sum(self.raised.values())} " \
                f"alert(s)" + (f" ({by_rule})" if by_rule else "")
         if not self.dry_run:
@@ -92,27 +89,31 @@ class AlertRunReport:
 
 
 def run_alerts(url: str, as_of: date | None = None, *, dry_run: bool = False, now: datetime | None = None,
-               settings: Settings | None = None, relation: str = STATUS_MART, max_examples: int = 5
+               settings: Settings | None = None, schema: str = MARTS_SCHEMA, max_examples: int = 5
                ) -> AlertRunReport:
-    """Raise and deliver the alerts as of `as_of` (default: today on the ops clock); see the module doc."""
+    """Raise and deliver the alerts as of `as_of` (default: today on the ops clock); see the module doc.
+
+    `schema` holds the marts read (`MARTS_READ`); the tests point it at tables of their own.
+    """
     cfg = (settings or get_settings()).alerts
     now = now or datetime.now(UTC)
-    as_of = as_of or now.astimezone(ZoneInfo(OPS_TIMEZONE)).date()
+    as_of = as_of or as_of_date.today(now)
     email_on, webhook_url = bool(cfg.smtp_url), cfg.webhook_url
     if not dry_run and not (email_on or webhook_url):
         raise UserError("no alert channel is configured: set PARTNEROPS_SMTP_URL (email) and/or "
                         "PARTNEROPS_ALERTS_WEBHOOK_URL, or use --dry-run to see what would be sent")
     report = AlertRunReport(as_of=as_of, dry_run=dry_run)
     with connect(url, autocommit=True) as conn, conn.cursor() as cur:
-        if not status_mart_exists(cur, relation):
-            raise UserError(f"the status mart {relation} does not exist yet: run commitment tracking first "
+        missing = missing_marts(cur, schema)
+        if missing:
+            raise UserError(f"the mart(s) {', '.join(missing)} do not exist yet: run commitment tracking first "
                             "(the commitment_tracking DAG, or `make demo`)")
         if not dry_run:
             ledger.lock(cur)
         try:
-            rows = load_status_rows(cur, as_of, relation)
+            rows = load_status_rows(cur, as_of, schema)
             report.status_rows = len(rows)
-            planned = _plan(cur, rows, as_of, now, cfg, email=email_on or dry_run, webhook_url=webhook_url)
+            planned = _plan(cur, rows, as_of, now, cfg, schema, email=email_on or dry_run, webhook_url=webhook_url)
             if dry_run:
                 _dry_run(cur, planned, report, max_examples)
             else:
@@ -130,20 +131,21 @@ def run_alerts(url: str, as_of: date | None = None, *, dry_run: bool = False, no
 
 # -- planning -----------------------------------------------------------------------------------
 
-def _plan(cur: Any, rows: list[StatusRow], as_of: date, now: datetime, cfg: AlertSettings, *, email: bool,
-          webhook_url: str | None) -> list[PlannedAlert]:
-    contacts = load_contacts(cur, sorted({r.agreement_id for r in rows}))
-    decided = load_decided_instances(cur)
+def _plan(cur: Any, rows: list[StatusRow], as_of: date, now: datetime, cfg: AlertSettings, schema: str, *,
+          email: bool, webhook_url: str | None) -> list[PlannedAlert]:
+    contacts = load_contacts(cur, sorted({r.agreement_id for r in rows}), schema)
+    decided = load_decided_instances(cur, schema)
     escalation = ledger.escalation_state(cur)
     planned: list[PlannedAlert] = []
     for row in rows:
         people = contacts.get(row.agreement_id)
         if people is None:
-            log.warning("no current agreement version for %s; its alerts are skipped", row.agreement_id)
+            log.warning("%s is not in agreement_contacts; its alerts are skipped", row.agreement_id)
             continue
         is_decided = has_decision(decided, row)
         for hit in evaluate(row, as_of, decided=is_decided, burn_threshold=cfg.burn_rate_threshold,
-                            burn_min_elapsed_share=cfg.burn_rate_min_elapsed_share):
+                            burn_min_elapsed_share=cfg.burn_rate_min_elapsed_share,
+                            window_shares=cfg.window_warning_shares):
             planned.append(_planned(hit.rule, row, people, cfg, email, webhook_url, burn=hit.burn))
         first_at, escalated = escalation.get(row.instance, (None, False))
         if needs_escalation(row, first_alert_at=first_at, already_escalated=escalated, decided=is_decided,
@@ -164,8 +166,7 @@ def _planned(rule: str, row: StatusRow, people: AgreementContacts, cfg: AlertSet
 
 
 def _is_stale(as_of: date, now: datetime, cfg: AlertSettings) -> bool:
-    today = now.astimezone(ZoneInfo(OPS_TIMEZONE)).date()
-    return as_of < today - timedelta(days=cfg.max_lag_days)
+    return as_of < as_of_date.today(now) - timedelta(days=cfg.max_lag_days)
 
 
 # -- recording ----------------------------------------------------------------------------------
@@ -266,26 +267,6 @@ def _send(item: ledger.LedgerItem, target: Target, cfg: AlertSettings) -> str | 
 
 # -- the DAG's work -----------------------------------------------------------------------------
 
-def as_of_dates_for_run(triggering_asset_events: Any, dag_run: Any) -> list[date]:
-    """The as-of dates a `sla_alerts` run covers, oldest first.
-
-    Every TRACKING event that triggered the run names its as-of date (extra `as_of`); events
-    queued while an earlier run was busy arrive together, and each date is handled. A run
-    started by hand (no events) uses `conf["as_of"]` or its own date, like commitment tracking.
-    """
-    from partnerops.assets import TRACKING
-    from partnerops.tracking import as_of_for_run
-
-    events = []
-    if triggering_asset_events:
-        try:
-            events = list(triggering_asset_events[TRACKING])
-        except KeyError:
-            events = []
-    dates = {date.fromisoformat(str(e.extra["as_of"])) for e in events if (e.extra or {}).get("as_of")}
-    return sorted(dates) or [date.fromisoformat(as_of_for_run(dag_run))]
-
-
 def alerts_for_dag_run(triggering_asset_events: Any, dag_run: Any) -> list[dict[str, Any]]:
     """The `sla_alerts` task: one alert run per as-of date of the triggering events.
 
@@ -300,7 +281,7 @@ def alerts_for_dag_run(triggering_asset_events: Any, dag_run: Any) -> list[dict[
         log.warning("no alert channel configured (PARTNEROPS_SMTP_URL, PARTNEROPS_ALERTS_WEBHOOK_URL): dry run")
     url = project_database_url()
     reports = []
-    for as_of in as_of_dates_for_run(triggering_asset_events, dag_run):
+    for as_of in as_of_date.dates_for_run(dag_run, triggering_asset_events):
         report = run_alerts(url, as_of, dry_run=dry_run)
         log.info("%s", report.summary())
         reports.append(report.as_dict())

@@ -1,9 +1,16 @@
 """What the alert rules read: one commitment instance's status as of a date.
 
-`StatusRow` is the input shape of the rules; `load_status_rows()` is the one query that
-fills it from the status mart. When the mart's columns change, only that query changes.
-`AgreementContacts` comes from the current agreement version in `raw.agreement_versions`,
-and `load_decided_instances()` from `raw.commitment_decisions`.
+The alerts read the dbt marts only, never the raw tables: exactly `MARTS_READ`, which the
+`sla_alerts` exposure (dbt_project/models/marts/tracking/_marts__exposures.yml) lists.
+
+- `StatusRow` is the input shape of the rules; `load_status_rows()` is the one query that
+  fills it, from `commitment_statuses` and the terms in `commitments`. When the marts'
+  columns change, only that query changes.
+- `AgreementContacts` comes from `agreement_contacts` (the current version's people);
+- `load_decided_instances()` from `commitment_decisions`.
+
+Every function takes the schema the marts are in (`marts`; the tests use a schema of
+tables built from the marts' contracts).
 """
 
 from __future__ import annotations
@@ -13,8 +20,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-#: The status mart: one row per commitment instance and as-of date (issue 4).
-STATUS_MART = "marts.commitment_statuses"
+#: The schema of the public dbt marts (dbt_project/macros/generate_schema_name.sql).
+MARTS_SCHEMA = "marts"
+#: The marts the alerts read, and nothing else: the `sla_alerts` exposure declares exactly these.
+MARTS_READ = ("commitment_statuses", "commitments", "agreement_contacts", "commitment_decisions")
+#: The status mart: one row per commitment instance and as-of date.
+STATUS_MART = f"{MARTS_SCHEMA}.commitment_statuses"
 
 OPEN_STATUSES = frozenset({"pending", "on_track", "at_risk", "paused", "excused"})
 TERMINAL_STATUSES = frozenset({"delivered", "delivered_late", "breached", "waived", "superseded"})
@@ -30,6 +41,7 @@ class StatusRow:
     evidence at any instant of it is on time. `breach_date` is the due date plus grace,
     the last day of grace (without evidence the instance is breached from the next day),
     when the mart knows it.
+    The instance's window runs from `opens_date` to `due_date` (a quota's: its term).
     Burn-rate inputs: a quota's `quota_progress` against `quota_target` (and, when the
     mart paces on a plan curve, `quota_expected_share` of the target due by the as-of
     date); a threshold's judged, missed and total windows and its `error_budget`
@@ -61,6 +73,7 @@ class StatusRow:
     windows_missed: int | None = None
     error_budget: int | None = None
     remedy: str | None = None
+    opens_date: date | None = None
 
     @property
     def instance(self) -> tuple[str, str, str]:
@@ -88,46 +101,40 @@ class AgreementContacts:
 
 # -- queries ------------------------------------------------------------------------------------
 
-# Columns from the mart (dbt_project/models/marts/tracking/commitment_statuses.sql); the term,
-# the quota target and the threshold's windows come from the instance's agreement version.
+# Columns of the marts (dbt_project/models/marts/tracking/commitment_statuses.sql and
+# commitments.sql): the term, the quota target and the threshold's windows come from the
+# terms of the instance's agreement version.
 _STATUS_QUERY = """
     select s.agreement_id, s.commitment_id, s.instance_key, s.as_of_date, s.status, s.kind, s.pillar,
            s.obligor, s.commitment_title, s.due_date, s.weight::float8, s.status_reason, s.service,
            s.breach_date, s.evidence_type, s.evidence_count, s.delivered_at,
-           s.progress_value::float8, s.progress_target::float8,
-           v.term_start, v.term_end, c.quota_target::float8, c.threshold_error_budget, c.remedy,
-           case when c.threshold_window is not null then (
-               select count(*)::int from generate_series(
-                   date_trunc(c.threshold_window, v.term_start), v.term_end::timestamp,
-                   case c.threshold_window when 'quarter' then interval '3 months'
-                        else ('1 ' || c.threshold_window)::interval end)
-           ) end as windows_total
-      from {relation} s
-      left join raw.agreement_versions v
-        on v.agreement_id = s.agreement_id and v.version = s.agreement_version
-      left join raw.commitments c
-        on c.agreement_id = s.agreement_id and c.version = s.agreement_version
+           s.progress_value::float8, s.progress_target::float8, s.opens_date,
+           c.term_start_date, c.term_end_date, c.quota_target::float8, c.threshold_error_budget, c.remedy,
+           c.threshold_windows_in_term
+      from {schema}.commitment_statuses s
+      left join {schema}.commitments c
+        on c.agreement_id = s.agreement_id and c.agreement_version = s.agreement_version
        and c.commitment_id = s.commitment_id
      where s.as_of_date = %s
      order by s.agreement_id, s.commitment_id, s.instance_key
 """
 
 
-def load_status_rows(cur: Any, as_of: date, relation: str = STATUS_MART) -> list[StatusRow]:
-    """Every commitment instance's status as of `as_of`, from the status mart (or a table shaped like it)."""
-    cur.execute(_STATUS_QUERY.format(relation=relation), (as_of,))
+def load_status_rows(cur: Any, as_of: date, schema: str = MARTS_SCHEMA) -> list[StatusRow]:
+    """Every commitment instance's status as of `as_of`, with its terms, from the marts in `schema`."""
+    cur.execute(_STATUS_QUERY.format(schema=schema), (as_of,))
     return [_status_row(*r) for r in cur.fetchall()]
 
 
 def _status_row(agreement_id, commitment_id, instance_key, as_of_date, status, kind, pillar, obligor, title,
                 due_date, weight, reason, service, breach_date, evidence_type, evidence_count, delivered_at,
-                progress_value, progress_target, term_start, term_end, quota_target, error_budget, remedy,
-                windows_total) -> StatusRow:
+                progress_value, progress_target, opens_date, term_start, term_end, quota_target, error_budget,
+                remedy, windows_total) -> StatusRow:
     row = StatusRow(
         agreement_id=agreement_id, commitment_id=commitment_id, instance_key=instance_key, as_of_date=as_of_date,
         status=status, kind=kind, pillar=pillar, obligor=obligor, commitment_title=title, due_date=due_date,
         weight=weight, reason=reason, service=service, breach_date=breach_date, term_start=term_start,
-        term_end=term_end, remedy=remedy,
+        term_end=term_end, remedy=remedy, opens_date=opens_date,
         evidence_found=_evidence_found(kind, evidence_type, evidence_count, delivered_at, progress_value,
                                        progress_target, quota_target, error_budget),
     )
@@ -165,13 +172,18 @@ def status_mart_exists(cur: Any, relation: str = STATUS_MART) -> bool:
     return bool(cur.fetchone()[0])
 
 
-def load_contacts(cur: Any, agreement_ids: list[str]) -> dict[str, AgreementContacts]:
+def missing_marts(cur: Any, schema: str = MARTS_SCHEMA) -> list[str]:
+    """The marts of `MARTS_READ` not (yet) built in `schema`, as schema.name."""
+    return [f"{schema}.{name}" for name in MARTS_READ if not status_mart_exists(cur, f"{schema}.{name}")]
+
+
+def load_contacts(cur: Any, agreement_ids: list[str], schema: str = MARTS_SCHEMA) -> dict[str, AgreementContacts]:
     """The current version's contacts of each agreement."""
     cur.execute(
-        """select agreement_id, coalesce(title, ''), brand_name, group_name, account_manager_name,
-                  account_manager_email, escalation_contacts
-             from raw.agreement_versions
-            where is_current and agreement_id = any(%s)""",
+        f"""select agreement_id, agreement_title, brand_name, group_name, account_manager_name,
+                   account_manager_email, escalation_contacts
+              from {schema}.agreement_contacts
+             where agreement_id = any(%s)""",
         (agreement_ids,),
     )
     out = {}
@@ -187,12 +199,9 @@ def load_contacts(cur: Any, agreement_ids: list[str]) -> dict[str, AgreementCont
     return out
 
 
-def load_decided_instances(cur: Any) -> set[tuple[str, str, str | None]]:
+def load_decided_instances(cur: Any, schema: str = MARTS_SCHEMA) -> set[tuple[str, str, str | None]]:
     """(agreement, commitment, instance key) with a recorded decision; None: every instance."""
-    cur.execute(
-        """select distinct agreement_id, commitment_id, nullif(instance_key, '')
-             from raw.commitment_decisions"""
-    )
+    cur.execute(f"select distinct agreement_id, commitment_id, instance_key from {schema}.commitment_decisions")
     return {tuple(r) for r in cur.fetchall()}
 
 

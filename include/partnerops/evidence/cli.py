@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
+from partnerops import as_of as as_of_date
 from partnerops.errors import UserError
-from partnerops.evidence.feeds import BUSINESS_TZ, FEED_NAMES
+from partnerops.evidence.feeds import FEED_NAMES
 from partnerops.evidence.load import FileLoad, LoadReport
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
@@ -42,7 +43,7 @@ def simulate_command(args: argparse.Namespace) -> int:
     from partnerops.evidence.simulate import agreements_from_database, agreements_from_sample, simulate
     from partnerops.settings import get_settings
 
-    end = _date(args.end, "--end") if args.end else datetime.now(BUSINESS_TZ).date() - timedelta(days=1)
+    end = _date(args.end, "--end") if args.end else as_of_date.today() - timedelta(days=1)
     if args.start:
         start = _date(args.start, "--start")
     elif args.days >= 1:

@@ -1,9 +1,9 @@
 """The evidence step of `make demo`: 30 days of feeds simulated for the agreements, then loaded.
 
-The days are the 30 business dates that end the day before `as_of` (today in Asia/Shanghai by
-default), so a tracking run for `as_of` sees fresh data. Files go to the evidence inbox, as if
-delivered; those due by `as_of` are loaded now, and the rest (late rows, shipments still in
-transit) wait there for the evidence DAGs to load on their delivery date. The same date and
+The days are the 30 business dates that end the day before `as_of` (by default today on the
+ops clock, `partnerops.as_of.today()`), so a tracking run for `as_of` sees fresh data. Files go
+to the evidence inbox, as if delivered; those due by `as_of` are loaded now, and the rest (late
+rows, shipments still in transit) wait there for the evidence DAGs to load on their delivery date. The same date and
 seed always give the same files, and a file already loaded is not loaded again.
 
 Order volume is `DEMO_SCALE` (1/100) of the reference scenario by default, so that the demo
@@ -14,10 +14,11 @@ on an ordinary day.
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
+from partnerops import as_of as as_of_date
 from partnerops.evidence.cli import print_totals
-from partnerops.evidence.feeds import BUSINESS_TZ, FEED_NAMES
+from partnerops.evidence.feeds import FEED_NAMES
 from partnerops.evidence.load import LoadReport, find_feed_files, load_files, pending_files
 from partnerops.evidence.simulate import agreements_from_database, simulate
 from partnerops.settings import Settings
@@ -32,7 +33,7 @@ DEMO_SEED = 2015
 def simulate_and_load(database_url: str, *, settings: Settings, as_of: date | None = None,
                       full_scale: bool = False) -> LoadReport:
     """Simulate `DEMO_DAYS` days before `as_of` for the agreements in the database, and load them."""
-    as_of = as_of or datetime.now(BUSINESS_TZ).date()
+    as_of = as_of or as_of_date.today()
     start, end = as_of - timedelta(days=DEMO_DAYS), as_of - timedelta(days=1)
     scale = 1.0 if full_scale else DEMO_SCALE
     agreements = agreements_from_database(database_url)

@@ -5,8 +5,9 @@ the simulator writes it, and `docs/evidence-formats.md` describes it. The raw ta
 migration 0002; their column names are the field names here.
 
 File names: `<feed>_<YYYY-MM-DD>[.<part>].csv|jsonl`, where the date is the delivery date. A
-file delivered on date F arrived at 00:00 Asia/Shanghai on F and holds what was known by the
-end of the day before; every row it brings in first records that instant as `arrived_at`.
+file delivered on date F arrived at 00:00 on F in the feed time zone (`settings.FEED_TIMEZONE`)
+and holds what was known by the end of the day before; every row it brings in first records
+that instant as `arrived_at`.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from partnerops.settings import FEED_TIMEZONE
+
 __all__ = ["BUSINESS_TZ", "FEEDS", "FEED_NAMES", "Column", "Feed", "FeedFile", "RowRule", "feed_file_name",
            "parse_feed_file_name"]
 
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+#: The feed time zone, as a tzinfo (`settings.FEED_TIMEZONE`).
+BUSINESS_TZ = ZoneInfo(FEED_TIMEZONE)
 
 Kind = Literal["id", "text", "timestamp", "date", "amount", "count", "currency", "enum"]
 
@@ -219,7 +223,7 @@ class FeedFile:
 
     @property
     def arrived_at(self) -> datetime:
-        """00:00 Asia/Shanghai on the delivery date."""
+        """00:00 on the delivery date, in the feed time zone."""
         return datetime.combine(self.delivery_date, time(0), BUSINESS_TZ)
 
 

@@ -60,7 +60,7 @@ from partnerops.evidence.feeds import (
     parse_feed_file_name,
 )
 from partnerops.evidence.validate import BadLine, FileRows
-from partnerops.settings import Settings, get_settings
+from partnerops.settings import FEED_TIMEZONE, Settings, get_settings
 
 __all__ = ["FileLoad", "LoadReport", "find_feed_files", "load_delivered", "load_file", "load_files", "load_inbox",
            "pending_files", "prepare_session"]
@@ -225,7 +225,7 @@ def load_inbox(feed: str, *, database_url: str, inbox: Path, up_to: date | None 
 
 def load_delivered(feed: str, *, triggered_by: str = "airflow", settings: Settings | None = None,
                    today: date | None = None) -> dict[str, Any]:
-    """What an evidence DAG runs: load the files of `feed` delivered by today (Asia/Shanghai)."""
+    """What an evidence DAG runs: load the files of `feed` delivered by today (in the feed time zone)."""
     from partnerops.db import database_url
 
     settings = settings or get_settings()
@@ -239,7 +239,7 @@ def prepare_session(conn: psycopg2.extensions.connection) -> None:
     with conn.cursor() as cur:
         cur.execute(f"set application_name = '{APPLICATION_NAME}'")
         cur.execute(f"set temp_buffers = '{TEMP_BUFFERS}'")  # only possible before the first temp table
-        cur.execute("set timezone = 'Asia/Shanghai'")
+        cur.execute(f"set timezone = '{FEED_TIMEZONE}'")
         # A commit returns before its WAL reaches the disk. Safe here: a file's rows and its manifest
         # row commit together, so if the server crashes in that moment both are lost, the file counts
         # as not loaded, and loading it again (the DAGs do) brings it in once.
@@ -452,7 +452,7 @@ def _staging_ddl(feed: Feed, staging: str) -> str:
 
 
 def _business_date_sql(feed: Feed) -> str:
-    return f"((({feed.business_at_sql}) at time zone 'Asia/Shanghai')::date)"
+    return f"((({feed.business_at_sql}) at time zone '{FEED_TIMEZONE}')::date)"
 
 
 def _bad_any(feed: Feed) -> str:
@@ -498,11 +498,11 @@ def _ensure_partitions(cur, feed: Feed, first: date, last: date) -> None:
                         (month, upper))
 
 
-_FIXED_OFFSET_SINCE = b"1992"  # Asia/Shanghai has been UTC+8 all year since 1992 (summer time 1986-1991)
+_FIXED_OFFSET_SINCE = b"1992"  # the feed time zone (China) has been UTC+8 all year since 1992 (summer time 1986-1991)
 
 
 def _shanghai_date(ts: bytes) -> bytes:
-    """The Asia/Shanghai date of a valid ISO timestamp (the COPY's `where` checks it against `_business_date_sql`)."""
+    """The feed-time-zone date of a valid ISO timestamp (the COPY's `where` checks it against `_business_date_sql`)."""
     if ts.endswith(b"+08:00") and ts[:4] >= _FIXED_OFFSET_SINCE:
         return ts[:10]
     return datetime.fromisoformat(ts.decode()).astimezone(BUSINESS_TZ).date().isoformat().encode()

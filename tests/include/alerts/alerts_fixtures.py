@@ -3,10 +3,11 @@
 - `smtp_server`: aiosmtpd on 127.0.0.1 (a free port), collecting messages; set
   `refuse = True` and it answers 554 to every message.
 - `webhook`: an `http.server` in a thread collecting JSON posts; `refuse = True` answers 500.
-- `status_table`: a table with the status mart's columns (`alerts_fixture.commitment_statuses`),
-  so the tests go through the same query as production. It is not the mart itself, which
-  dbt owns in the same test database.
-- `seed`: inserts an agreement version with commitments into the raw tables, and status rows.
+- `status_table`: a schema (`alerts_fixture`) with one table per mart the alerts read
+  (`partnerops.alerts.status.MARTS_READ`), each built from that mart's dbt contract
+  (`_marts__models.yml`), so the tests go through the same queries as production and a
+  column the contract drops breaks them. They are not the marts themselves, which dbt owns.
+- `seed`: inserts an agreement (contacts and commitments), status rows and decisions into them.
 """
 
 from __future__ import annotations
@@ -24,9 +25,15 @@ from typing import Any
 
 import psycopg2
 import pytest
+import yaml
 from aiosmtpd.controller import Controller
 
-FIXTURE_RELATION = "alerts_fixture.commitment_statuses"
+from partnerops.alerts.status import MARTS_READ
+from partnerops.settings import get_settings
+
+FIXTURE_SCHEMA = "alerts_fixture"
+FIXTURE_RELATION = f"{FIXTURE_SCHEMA}.commitment_statuses"
+MARTS_MODELS_YML = get_settings().dbt_project_dir / "models" / "marts" / "tracking" / "_marts__models.yml"
 
 
 def free_port() -> int:
@@ -131,30 +138,27 @@ def webhook() -> Iterator[Webhook]:
 
 # -- data -----------------------------------------------------------------------------------------
 
-_MART_COLUMNS = """
-    as_of_date date not null, commitment_instance_id text, agreement_id text not null,
-    agreement_version integer not null, commitment_id text not null, instance_key text not null,
-    brand_id text, brand_name text, group_id text, group_name text, account_manager_email text,
-    commitment_title text, pillar text, service text, obligor text, beneficiary text, kind text,
-    evidence_type text, depends_on_commitment_id text, status text, base_status text, status_reason text,
-    is_disputed boolean, is_due_date_provisional boolean, evidence_count integer, progress_value numeric,
-    progress_target numeric, weight numeric, instance_weight numeric, period_start_date date,
-    period_end_date date, opens_date date, due_date date, breach_date date, warning_date date,
-    due_before timestamptz, delivered_at timestamptz
-"""
+def mart_columns(name: str) -> list[tuple[str, str]]:
+    """(column, data type) of a mart, from its enforced dbt contract."""
+    models = {m["name"]: m for m in yaml.safe_load(MARTS_MODELS_YML.read_text())["models"]}
+    assert models[name].get("config", {}).get("contract", {}).get("enforced"), f"{name} has no enforced contract"
+    return [(c["name"], c["data_type"]) for c in models[name]["columns"]]
 
 
 @pytest.fixture
 def status_table(db_url: str) -> str:
+    """The schema with a table per mart the alerts read; returns the schema's name."""
     conn = psycopg2.connect(db_url)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("create schema if not exists alerts_fixture")
-            cur.execute(f"drop table if exists {FIXTURE_RELATION}")
-            cur.execute(f"create table {FIXTURE_RELATION} ({_MART_COLUMNS})")
+            cur.execute(f"drop schema if exists {FIXTURE_SCHEMA} cascade")
+            cur.execute(f"create schema {FIXTURE_SCHEMA}")
+            for name in MARTS_READ:
+                columns = ", ".join(f"{col} {data_type}" for col, data_type in mart_columns(name))
+                cur.execute(f"create table {FIXTURE_SCHEMA}.{name} ({columns})")
     finally:
         conn.close()
-    return FIXTURE_RELATION
+    return FIXTURE_SCHEMA
 
 
 @dataclass
@@ -173,52 +177,50 @@ class Seed:
                   manager: str = "am@example.com", escalation: tuple[str, ...] = ("lead@example.com",
                                                                                  "ops@example.com"),
                   commitments: tuple[tuple[str, str, float], ...] = (("C1", "deliverable", 2),),
-                  quota_target: int | None = None, error_budget: int | None = None) -> None:
+                  quota_target: int | None = None, error_budget: int | None = None,
+                  term: tuple[date, date] = (date(2026, 1, 1), date(2026, 12, 31))) -> None:
         contacts = [{"name": e.split("@")[0], "email": e, "role": "lead"} for e in escalation]
         self._exec(
-            """insert into raw.intake_runs (intake_run_id, triggered_by) values (1, 'test')
-               on conflict do nothing""")
-        self._exec(
-            """insert into raw.agreement_versions (agreement_id, version, is_current, title, brand_id, brand_name,
-                   group_id, group_name, signed_date, term_start, term_end, timezone, account_manager_name,
-                   account_manager_email, escalation_contacts, gmv_target_amount, gmv_target_currency, document,
-                   content_hash, source_file, intake_run_id)
-               values (%s, 1, true, 'Strategic cooperation', 'B1', %s, 'G1', 'Group One', '2025-12-01',
-                       '2026-01-01', '2026-12-31', 'Asia/Shanghai', 'Ann Manager', %s, %s, 1000, 'CNY', '{}',
-                       'h', 'f.yaml', 1)""",
+            f"""insert into {FIXTURE_SCHEMA}.agreement_contacts (agreement_id, agreement_version, agreement_title,
+                    brand_id, brand_name, group_id, group_name, account_manager_name, account_manager_email,
+                    escalation_contacts)
+                values (%s, 1, 'Strategic cooperation', 'B1', %s, 'G1', 'Group One', 'Ann Manager', %s, %s)""",
             (agreement_id, brand_name, manager, json.dumps(contacts)))
-        for commitment_id, kind, weight in commitments:
+        for commitment_id, kind, _weight in commitments:
+            months = (term[1].year - term[0].year) * 12 + term[1].month - term[0].month + 1
             self._exec(
-                """insert into raw.commitments (agreement_id, version, commitment_id, title, pillar, service,
-                       obligor, beneficiary, kind, evidence_type, weight, quota_target, threshold_window,
-                       threshold_error_budget)
-                   values (%s, 1, %s, %s, 'marketing', 'launch', 'brand', 'platform', %s, 'attestation', %s,
-                           %s, %s, %s)""",
-                (agreement_id, commitment_id, f"Commitment {commitment_id}", kind, weight,
-                 quota_target if kind == "quota" else None, "month" if kind == "threshold" else None,
-                 error_budget if kind == "threshold" else None))
+                f"""insert into {FIXTURE_SCHEMA}.commitments (commitment_version_id, agreement_id, agreement_version,
+                        commitment_id, commitment_title, kind, obligor, remedy, quota_target, threshold_window,
+                        threshold_error_budget, threshold_windows_in_term, term_start_date, term_end_date)
+                    values (%s, %s, 1, %s, %s, %s, 'brand', null, %s, %s, %s, %s, %s, %s)""",
+                (f"{agreement_id}|v1|{commitment_id}", agreement_id, commitment_id, f"Commitment {commitment_id}",
+                 kind, quota_target if kind == "quota" else None, "month" if kind == "threshold" else None,
+                 error_budget if kind == "threshold" else None, months if kind == "threshold" else None,
+                 term[0], term[1]))
 
     def status(self, as_of: date, status: str, *, agreement_id: str = "TM-2026-0001", commitment_id: str = "C1",
                instance_key: str = "term", kind: str = "deliverable", due: date | None = date(2026, 6, 30),
                breach: date | None = None, weight: float = 2, evidence_count: int = 0,
                progress_value: float | None = None, progress_target: float | None = None,
-               delivered_at: datetime | None = None) -> None:
+               delivered_at: datetime | None = None, opens: date | None = None) -> None:
         self._exec(
             f"""insert into {FIXTURE_RELATION} (as_of_date, agreement_id, agreement_version, commitment_id,
                     instance_key, brand_name, commitment_title, pillar, service, obligor, beneficiary, kind,
                     evidence_type, status, status_reason, evidence_count, progress_value, progress_target,
-                    weight, due_date, breach_date, delivered_at)
+                    weight, due_date, breach_date, delivered_at, opens_date)
                 values (%s, %s, 1, %s, %s, 'ignored', %s, 'marketing', 'launch', 'brand', 'platform', %s,
-                        'attestation', %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                        'attestation', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
             (as_of, agreement_id, commitment_id, instance_key, f"Commitment {commitment_id}", kind, status,
-             f"test: {status}", evidence_count, progress_value, progress_target, weight, due, breach, delivered_at))
+             f"test: {status}", evidence_count, progress_value, progress_target, weight, due, breach, delivered_at,
+             opens))
 
     def decision(self, agreement_id: str = "TM-2026-0001", commitment_id: str = "C1",
                  instance_key: str | None = "term", decision: str = "dispute") -> None:
         self._exec(
-            """insert into raw.commitment_decisions (agreement_id, commitment_id, instance_key, decision, comment,
-                   decided_by, decided_at)
-               values (%s, %s, %s, %s, 'looking into it', 'am@example.com', now())""",
+            f"""insert into {FIXTURE_SCHEMA}.commitment_decisions (decision_id, agreement_id, commitment_id,
+                    instance_key, decision, decided_by, decided_at, recorded_at)
+                select coalesce(max(decision_id), 0) + 1, %s, %s, %s, %s, 'am@example.com', now(), now()
+                  from {FIXTURE_SCHEMA}.commitment_decisions""",
             (agreement_id, commitment_id, instance_key, decision))
 
     def query(self, sql: str, params: Any = None) -> list[tuple]:

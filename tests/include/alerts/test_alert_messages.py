@@ -10,7 +10,7 @@ from alerts_fixtures import Seed, SmtpServer
 from test_alert_runs import AS_OF, run
 
 from partnerops.alerts.messages import alert_payload, encode_header, render_email, render_webhook
-from partnerops.alerts.rules import RULES, BurnRate
+from partnerops.alerts.rules import RULES, BurnRate, window_rule
 from partnerops.alerts.status import AgreementContacts, Contact, StatusRow
 
 EVIL = 'Evil "Brand" <script>alert(1)</script>\r\nBcc: victim@example.com {{ 7 * 7 }} 品牌'
@@ -27,7 +27,7 @@ def payload(rule: str = "at_risk") -> dict:
 
 
 def test_every_message_names_what_it_is_about_and_what_to_do():
-    for rule in RULES:
+    for rule in (*RULES, window_rule(0.5), window_rule(0.75)):
         msg = render_email(payload(rule))
         for text in (msg.text, msg.html):
             for needle in ("TM-1", "C9", "brand", "2026-06-30", "at_risk", "none (attestation expected)"):

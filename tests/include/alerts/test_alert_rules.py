@@ -130,3 +130,53 @@ def test_targets_never_store_the_webhook_secret():
                   webhook_url=url)
     assert [t.channel for t in out] == ["email", "webhook"]
     assert "s3cr3t" not in webhook_label(url) and webhook_label(url) != webhook_label(url + "x")
+
+
+# -- warnings at shares of the window -----------------------------------------------------------
+
+OPENS = date(2026, 6, 1)  # window 2026-06-01 .. 06-30: 29 days; 50 % on 06-16 (+15), 75 % on 06-23 (+22)
+WINDOWED = replace(ROW, opens_date=OPENS)
+
+
+@pytest.mark.parametrize(("as_of", "expected"), [
+    (date(2026, 5, 31), []),
+    (date(2026, 6, 15), []),
+    (date(2026, 6, 16), ["window_50pct"]),
+    (date(2026, 6, 22), ["window_50pct"]),
+    (date(2026, 6, 23), ["window_75pct", "due_in_7_days"]),  # only the highest share reached
+    (date(2026, 6, 30), ["window_75pct", "due_today"]),
+    (date(2026, 7, 1), []),  # the window is over: the status says the rest
+])
+def test_a_deliverable_is_warned_at_half_and_three_quarters_of_its_window(as_of: date, expected: list[str]):
+    assert rules(WINDOWED, as_of) == expected
+
+
+@pytest.mark.parametrize("status", ["delivered", "delivered_late", "breached", "paused", "excused", "waived"])
+def test_no_window_warning_once_delivered_or_blocked(status: str):
+    assert not any(r.startswith("window_") for r in rules(replace(WINDOWED, status=status), date(2026, 6, 25)))
+
+
+def test_window_warnings_are_configurable():
+    assert rules(WINDOWED, date(2026, 6, 23), window_shares=(0.9,)) == ["due_in_7_days"]
+    # 0.9 × 29 days = 26.1 -> day 27: 2026-06-28
+    assert rules(WINDOWED, date(2026, 6, 28), window_shares=(0.9,)) == ["window_90pct", "due_in_7_days"]
+    assert rules(WINDOWED, date(2026, 6, 28), window_shares=()) == ["due_in_7_days"]
+
+
+def test_a_quota_is_warned_only_while_behind_that_share_of_its_target():
+    quota = replace(ROW, kind="quota", status="on_track", opens_date=date(2026, 1, 1), due_date=date(2026, 12, 31),
+                    quota_target=100.0, quota_progress=40.0)
+    halfway = date(2026, 1, 1) + timedelta(days=math.ceil(0.5 * 364))  # 2026-07-02
+
+    def window(row: StatusRow, as_of: date) -> list[str]:  # the burn rate has its own tests
+        return [r for r in rules(row, as_of) if r.startswith("window_")]
+
+    assert window(quota, halfway - timedelta(days=1)) == []
+    assert window(quota, halfway) == ["window_50pct"]
+    assert window(replace(quota, quota_progress=50.0), halfway) == []  # on pace for half the term
+    assert window(replace(quota, quota_progress=None), halfway) == []  # no measure, no claim
+
+
+def test_recurring_and_threshold_instances_get_no_window_warning():
+    for kind in ("recurring", "threshold"):
+        assert not any(r.startswith("window_") for r in rules(replace(WINDOWED, kind=kind), date(2026, 6, 25)))

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from alerts_fixtures import FIXTURE_RELATION, Seed, SmtpServer, Webhook, free_port
+from alerts_fixtures import FIXTURE_SCHEMA, Seed, SmtpServer, Webhook, free_port
 
 from partnerops.alerts import run_alerts
 from partnerops.errors import UserError
@@ -26,7 +26,7 @@ def settings(**alerts):
 
 
 def run(url: str, as_of: date = AS_OF, now: datetime = NOW, **alerts):
-    return run_alerts(url, as_of, now=now, settings=settings(**alerts), relation=FIXTURE_RELATION)
+    return run_alerts(url, as_of, now=now, settings=settings(**alerts), schema=FIXTURE_SCHEMA)
 
 
 def ledger(seed: Seed) -> list[tuple]:
@@ -211,7 +211,7 @@ def test_daily_digest_once_per_recipient_and_date(seed: Seed, smtp_server: SmtpS
 def test_dry_run_writes_and_sends_nothing(seed: Seed, smtp_server: SmtpServer):
     seed.agreement()
     seed.status(AS_OF, "at_risk")
-    report = run_alerts(seed.url, AS_OF, now=NOW, dry_run=True, settings=settings(), relation=FIXTURE_RELATION)
+    report = run_alerts(seed.url, AS_OF, now=NOW, dry_run=True, settings=settings(), schema=FIXTURE_SCHEMA)
     assert dict(report.raised) == {"at_risk": 1}
     assert report.examples[0].targets[0].recipient == "am@example.com"
     assert ledger(seed) == [] and smtp_server.messages == []
@@ -223,9 +223,12 @@ def test_no_channel_configured_is_a_user_error(seed: Seed):
         run(seed.url)
 
 
-def test_a_missing_mart_is_a_user_error(db_url: str):
-    with pytest.raises(UserError, match="does not exist"):
-        run_alerts(db_url, AS_OF, dry_run=True, settings=settings(), relation="alerts_fixture.nothing_here")
+def test_a_missing_mart_is_a_user_error(seed: Seed):
+    with pytest.raises(UserError, match="alerts_nothing_here.commitment_statuses, .* do not exist yet"):
+        run_alerts(seed.url, AS_OF, dry_run=True, settings=settings(), schema="alerts_nothing_here")
+    seed.query(f"drop table {FIXTURE_SCHEMA}.agreement_contacts; select 1")
+    with pytest.raises(UserError, match=r"mart\(s\) alerts_fixture.agreement_contacts do not exist yet"):
+        run_alerts(seed.url, AS_OF, dry_run=True, settings=settings(), schema=FIXTURE_SCHEMA)
 
 
 def test_burn_rate_warnings_fire_once_for_quota_and_threshold(seed: Seed, smtp_server: SmtpServer):
@@ -248,3 +251,30 @@ def test_burn_rate_warnings_fire_once_for_quota_and_threshold(seed: Seed, smtp_s
     threshold = next(b for s, b in bodies.items() if "Commitment T" in s)
     assert "burn rate 2.00" in quota and "1 attestation item(s) of a target of 4" in quota
     assert "burn rate 1.60" in threshold and "5 window(s) judged, 2 non-compliant (error budget 3)" in threshold
+
+
+def test_window_warnings_are_sent_once_each_at_50_and_75_percent(seed: Seed, smtp_server: SmtpServer):
+    seed.agreement(commitments=(("D", "deliverable", 1),))
+    opens, due = date(2026, 6, 1), date(2026, 6, 30)  # 50 % on 06-16, 75 % on 06-23
+    days = [date(2026, 6, 15), date(2026, 6, 16), date(2026, 6, 17), date(2026, 6, 23), date(2026, 6, 24)]
+    for day in days:
+        seed.status(day, "pending", commitment_id="D", due=due, opens=opens)
+    raised = [dict(run(seed.url, day, now=NOW + timedelta(days=i), smtp_url=smtp_server.url).raised)
+              for i, day in enumerate(days)]
+    assert raised == [{}, {"window_50pct": 1}, {}, {"window_75pct": 1, "due_in_7_days": 1}, {}]
+    assert [r[2:] for r in ledger(seed)] == [("due_in_7_days", "sent"), ("window_50pct", "sent"),
+                                            ("window_75pct", "sent")]
+    subjects = [str(m["Subject"]) for _, m in smtp_server.messages]
+    assert len(subjects) == 3 and sum("50% of the window used" in s for s in subjects) == 1
+    again = run(seed.url, date(2026, 6, 23), now=NOW + timedelta(days=9), smtp_url=smtp_server.url)
+    assert sum(again.raised.values()) == 0 and len(smtp_server.messages) == 3
+
+
+def test_window_warning_shares_come_from_the_environment(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PARTNEROPS_ALERTS_WINDOW_WARNINGS", "0.8, 0.6")
+    assert AlertSettings.from_env().window_warning_shares == (0.6, 0.8)
+    monkeypatch.setenv("PARTNEROPS_ALERTS_WINDOW_WARNINGS", "50%")
+    with pytest.raises(UserError, match="between 0.01 and 0.99"):
+        AlertSettings.from_env()
+    monkeypatch.delenv("PARTNEROPS_ALERTS_WINDOW_WARNINGS")
+    assert AlertSettings.from_env().window_warning_shares == (0.5, 0.75)

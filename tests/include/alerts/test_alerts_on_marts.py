@@ -21,14 +21,16 @@ from tests_admin import ADMIN_URL
 from partnerops.agreements.sample import write_sample_corpus
 from partnerops.alerts import run_alerts
 from partnerops.alerts.demo import latest_as_of
+from partnerops.alerts.status import MARTS_READ
 from partnerops.calendar import fill_calendar
 from partnerops.db import create_database, drop_database, with_database
 from partnerops.dbt import run_dbt
 from partnerops.intake import run_intake
 from partnerops.migrations import upgrade
+from partnerops.settings import FEED_TIMEZONE
 
 pytestmark = pytest.mark.integration
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+SHANGHAI = ZoneInfo(FEED_TIMEZONE)
 FEEDS = ("orders", "shipments", "campaign_executions", "channel_listings", "data_deliveries", "attestations")
 
 
@@ -65,7 +67,8 @@ def marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         _exec(url, """insert into raw.evidence_loads (feed, file_path, content_hash, arrived_at, min_business_date,
                                                     max_business_date, status)
                       values (%s, %s, %s, %s, %s, %s, 'loaded')""", loads, many=True)
-        for args in (["seed"], ["run", "--select", "+commitment_statuses"]):  # dbt's own tests run elsewhere
+        marts = [f"+{name}" for name in MARTS_READ]
+        for args in (["seed"], ["run", "--select", *marts]):  # dbt's own tests run elsewhere
             run_dbt(args, as_of=as_of, url=url, target_path=work / "dbt", capture=True)
         yield {"url": url, "as_of": as_of}
     finally:

@@ -30,14 +30,8 @@ counted as (
         listed.as_of_date,
         listed.threshold_error_budget,
         listed.as_of_date > listed.term_end_date as is_term_over,
-        (
-            select count(*)
-            from generate_series(
-                date_trunc(listed.threshold_window, listed.term_start_date),
-                listed.term_end_date::timestamp,
-                {{ period_interval('listed.threshold_window') }}
-            )
-        ) as windows_in_term,
+        {{ periods_in_term('listed.threshold_window', 'listed.term_start_date', 'listed.term_end_date') }}
+            as windows_in_term,
         count(*) filter (where windows.window_status in ('compliant', 'non_compliant')) as windows_judged,
         count(*) filter (where windows.window_status = 'non_compliant') as windows_missed,
         max(windows.window_end_date) filter (where windows.window_status = 'non_compliant') as last_miss_date

@@ -1,7 +1,7 @@
 {#
     One row per threshold commitment instance and window, as of the latest as-of date of
-    the run: the metric, its sample and the window's compliance. The burn-rate alerts read
-    it to say which months used the error budget.
+    the run: the metric, its sample and the window's compliance, so account managers see
+    which windows used the error budget.
 #}
 with
 

@@ -1,7 +1,7 @@
 """Raw tables for evidence of delivery: one per feed, the load manifest and the row quarantine.
 
 Every evidence row carries, besides its feed's fields:
-- `business_date`: the date the event belongs to, in Asia/Shanghai;
+- `business_date`: the date the event belongs to, in the feed time zone (`settings.FEED_TIMEZONE`);
 - `arrived_at`: when the row became known, i.e. the delivery timestamp of the feed file it
   first arrived in (a row redelivered later keeps its first arrival); "as known on date X"
   filters on it;
@@ -64,7 +64,7 @@ def upgrade() -> None:
         primary key (load_id, line_no)
     );
 
-    -- Orders, partitioned by business month (the date of ordered_at in Asia/Shanghai).
+    -- Orders, partitioned by business month (the date of ordered_at in the feed time zone).
     create table raw.orders (
         order_id          text collate "C" not null,
         brand_id          text not null,
@@ -82,7 +82,7 @@ def upgrade() -> None:
     ) partition by range (business_date);
     create table raw.orders_default partition of raw.orders default;
 
-    -- Shipments, one per order, partitioned by business month (the date of paid_at in Asia/Shanghai).
+    -- Shipments, one per order, partitioned by business month (the date of paid_at in the feed time zone).
     -- delivered_at is empty when the parcel was not delivered (lost, refused) when reported.
     create table raw.shipments (
         order_id      text collate "C" not null,

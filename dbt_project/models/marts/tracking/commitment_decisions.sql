@@ -1,0 +1,31 @@
+{{ config(materialized='view') }}
+{#
+    One row per account-manager decision on a commitment (waive, dispute, accept late).
+    A view, not a table: a decision recorded after the last build counts at once (the
+    alerts stop escalating an instance as soon as someone has decided on it).
+#}
+with
+
+decisions as (
+
+    select * from {{ ref('stg_tracking__commitment_decisions') }}
+
+),
+
+final as (
+
+    select
+        decision_id::bigint as decision_id,
+        agreement_id::text as agreement_id,
+        commitment_id::text as commitment_id,
+        nullif(instance_key, '')::text as instance_key,
+        decision::text as decision,
+        decided_by::text as decided_by,
+        decided_at::timestamptz as decided_at,
+        recorded_at::timestamptz as recorded_at
+
+    from decisions
+
+)
+
+select * from final
