@@ -127,8 +127,7 @@ def _take_in_one(conn, cur, item: CheckedFile, run_id: int, settings: Settings) 
             raise UserError(f"{item.path}: lost the database connection during intake ({_one_line(exc)}); "
                             "nothing of this file was kept: run the intake again when the database is back") from None
         conn.rollback()
-        problem = Problem(str(item.path), "", f"could not be stored although it passed validation: {_reason(exc)}; "
-                                              "please report this as a bug")
+        problem = Problem(str(item.path), "", _reason(exc))
         log.warning("%s: %s", item.path, problem.message)
         outcome = _quarantine(cur, item, [problem], run_id, settings)
         conn.commit()
@@ -147,15 +146,16 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    """What went wrong, in one line of at most a few hundred characters."""
-    if isinstance(exc, psycopg2.Error) and exc.diag.message_primary:
-        text = f"the database refused it: {exc.diag.message_primary}"
+    """Why a valid document could not be stored, in one line of at most a few hundred characters."""
+    if isinstance(exc, psycopg2.Error):
+        text = f"the database refused this document: {exc.diag.message_primary or _one_line(exc)}"
     elif isinstance(exc, RecursionError):
-        text = "it is nested too deeply"
+        text = "the document could not be stored: it is nested too deeply"
     else:
-        text = f"{type(exc).__name__}: {_one_line(exc)}"
+        text = f"the document could not be stored: {type(exc).__name__}: {_one_line(exc)}"
     text = " ".join(text.split())
-    return text if len(text) <= 300 else text[:300] + "..."
+    text = text if len(text) <= 300 else text[:300] + "..."
+    return text + "; it passed validation, so please report this as a bug"
 
 
 def intake_inbox(triggered_by: str = "airflow") -> IntakeReport:

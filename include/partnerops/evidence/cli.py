@@ -113,5 +113,6 @@ def load_command(args: argparse.Namespace) -> int:
         print(f"skipped   {line}")
     print_totals(report)
     print(report.summary())
-    bad = report.skipped or any(f.status == "rejected" for f in report.files)
+    # Bad input of any kind (a path not loaded, a file rejected, a row quarantined) exits non-zero.
+    bad = report.skipped or any(f.status == "rejected" or f.rows_quarantined for f in report.files)
     return EXIT_PROBLEMS if bad else EXIT_OK

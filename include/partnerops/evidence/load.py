@@ -219,16 +219,19 @@ def file_hash(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def pending_files(inbox: Path, feed: str, database_url: str, *, up_to: date | None = None) -> list[FeedFile]:
+def pending_files(inbox: Path, feed: str, database_url: str, *, up_to: date | None = None,
+                  skipped: list[str] | None = None) -> list[FeedFile]:
     """Files of `feed` in the inbox, delivered by `up_to`, not loaded yet.
 
     A delivered file is never rewritten (a correction comes as a new file), so a path already in
     the manifest is done; a new path is hashed, and skipped if the same content was loaded under
-    another name.
+    another name. Paths that cannot be loaded (not regular files) are added to `skipped`, with why.
     """
     if not inbox.is_dir():
         return []
-    files, _ = find_feed_files([inbox])
+    files, not_files = find_feed_files([inbox])
+    if skipped is not None:
+        skipped += not_files
     files = [f for f in files if f.feed.name == feed and (up_to is None or f.delivery_date <= up_to)]
     if not files:
         return []
@@ -289,8 +292,10 @@ def load_files(
 def load_inbox(feed: str, *, database_url: str, inbox: Path, up_to: date | None = None,
                triggered_by: str = "airflow") -> dict[str, Any]:
     """Load the new files of one feed from the inbox; the totals, for an Asset event's extra."""
-    files = pending_files(inbox, feed, database_url, up_to=up_to)
+    not_files: list[str] = []
+    files = pending_files(inbox, feed, database_url, up_to=up_to, skipped=not_files)
     report = load_files([f.path for f in files], database_url=database_url, triggered_by=triggered_by)
+    report.skipped[:0] = not_files
     totals = report.totals(feed)
     totals["feed"] = feed
     totals["load_ids"] = [f.load_id for f in report.files]

@@ -50,6 +50,7 @@ _FAST: dict[str, bytes] = {
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,127}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _EMPTY_HASH = hashlib.sha256(b"").digest()
 MAX_QUOTED = 200  # characters of an offending value quoted in a reason
@@ -141,7 +142,7 @@ def _check_timestamp(value: str) -> str:
 
 def _check_amount(value: str) -> str:
     try:
-        amount = Decimal(value)
+        amount = Decimal(value) if _DECIMAL.fullmatch(value) else None
     except InvalidOperation:
         amount = None
     if amount is None or not amount.is_finite() or amount < 0 or amount >= Decimal(10) ** 12:
