@@ -203,8 +203,9 @@ def test_db_upgrade_creates_the_partitions_of_the_agreements_window(project_env,
     assert main(["db", "upgrade"]) == 0
     assert "monthly evidence partition(s) created" in capsys.readouterr().out
     for table in ("orders", "shipments"):
-        names = {n for (n,) in query(db_url, "select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
-                                             "where i.inhparent = %s::regclass", (f"raw.{table}",))}
+        names = {n for (n,) in query(db_url, "select c.relname from pg_inherits i join pg_class c "
+                                             "on c.oid = i.inhrelid where i.inhparent = %s::regclass",
+                                     (f"raw.{table}",))}
         assert {f"{table}_p2040_01", f"{table}_p2041_06", f"{table}_p2042_12"} <= names
     assert main(["db", "upgrade"]) == 0  # again: nothing to create
     assert "partition" not in capsys.readouterr().out
