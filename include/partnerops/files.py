@@ -73,8 +73,7 @@ def open_input(path: Path, max_bytes: int) -> BinaryIO:
         if not stat.S_ISREG(opened.st_mode):
             raise _not_regular(path, opened.st_mode)
         if opened.st_size > max_bytes:
-            raise UnreadableFile(f"is {opened.st_size:,} bytes, more than the {max_bytes:,} allowed; "
-                                 "split it into smaller files")
+            raise UnreadableFile(f"is {opened.st_size:,} bytes, more than the {max_bytes:,} allowed")
         os.set_blocking(fd, True)
         return _Bounded(os.fdopen(fd, "rb", closefd=True), max_bytes)  # type: ignore[return-value]
     except BaseException:

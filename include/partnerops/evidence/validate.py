@@ -202,9 +202,9 @@ class FileRows:
         else:
             yield from self._jsonl(lines, first_line_no=1)
         if self.rows_in_file == 0 and self.rejected is None and self._hash.digest() == _EMPTY_HASH:
-            self.rejected = (f"the file is empty; a {self.feed.name} file starts with the header line "
+            self.rejected = (f"the file is empty; every {self.feed.name} file starts with the header line "
                              f"{','.join(self.feed.column_names)}" if self.fmt == "csv" else
-                             f"the file is empty; a {self.feed.name} file holds one JSON object per line")
+                             f"the file is empty; every {self.feed.name} file holds one JSON object per line")
 
     def _bad(self, line_no: int, field: str | None, reason: str, line: bytes) -> None:
         self.rows_bad += 1
@@ -250,7 +250,7 @@ class FileRows:
         header = [h.strip() for h in next(csv.reader([text]), [])]
         expected = self.feed.column_names
         if not set(header) & set(expected):
-            raise FileRejected(f"line 1 is not the header: a {self.feed.name} file starts with the header line "
+            raise FileRejected(f"line 1 is not the header: every {self.feed.name} file starts with the header line "
                                f"{','.join(expected)} (columns in any order); this file starts with "
                                f"{quote(text)}")
         unknown = [h for h in header if h not in expected]

@@ -159,8 +159,7 @@ def test_rows_dated_outside_the_plausible_window_are_quarantined_and_make_no_par
                                                           on c.oid = i.inhrelid
                                                        where i.inhparent = 'raw.orders'::regclass""")}
     assert {"orders_p2025_03", "orders_p2026_03", "orders_p2027_03"} <= partitions
-    assert not partitions & {"orders_p2000_01", "orders_p2030_12", "orders_p1900_01", "orders_p2999_12",
-                             "orders_p2025_02", "orders_p2027_04"}
+    assert not partitions & {"orders_p2000_01", "orders_p2030_12", "orders_p1900_01", "orders_p2999_12"}
     assert query(db_url, "select count(*) from raw.orders_default") == [(0,)]
 
 
@@ -241,8 +240,7 @@ def test_a_file_larger_than_the_bound_is_reported_unread(db_url, tmp_path, monke
     big = write(tmp_path / "orders_2026-03-05.csv", [ORDERS_HEADER] + [order(i) for i in range(10)])
     report = load_files([big], database_url=db_url)
     assert report.files == []
-    assert report.skipped == [f"{big}: not loaded: is {big.stat().st_size:,} bytes, more than the 100 allowed; "
-                              "split it into smaller files"]
+    assert report.skipped == [f"{big}: not loaded: is {big.stat().st_size:,} bytes, more than the 100 allowed"]
 
 
 def test_an_empty_file_and_a_file_without_its_header_get_a_plain_message(project_env, tmp_path, capsys):
@@ -254,10 +252,10 @@ def test_an_empty_file_and_a_file_without_its_header_get_a_plain_message(project
                      ["O1,B0001,2026-03-04T10:00:00+08:00,2026-03-04T12:00:00+08:00,,SF,WH-1"])
     assert main(["load", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert (f"{empty_csv}: the file is empty; a orders file starts with the header line {ORDERS_HEADER}"
+    assert (f"{empty_csv}: the file is empty; every orders file starts with the header line {ORDERS_HEADER}"
             in out)
-    assert f"{empty_jsonl}: the file is empty; a attestations file holds one JSON object per line" in out
-    assert (f"{headless}: line 1 is not the header: a shipments file starts with the header line "
+    assert f"{empty_jsonl}: the file is empty; every attestations file holds one JSON object per line" in out
+    assert (f"{headless}: line 1 is not the header: every shipments file starts with the header line "
             f"{SHIPMENTS_HEADER} (columns in any order); this file starts with 'O1,B0001" in out)
     assert "Traceback" not in out
 
