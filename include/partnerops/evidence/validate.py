@@ -31,6 +31,8 @@ __all__ = ["BadLine", "FileRejected", "FileRows", "check_value", "quote"]
 BLOCK_SIZE = 1 << 20
 MAX_TEXT = 2000
 MAX_RAW_LINE = 10_000
+MAX_LINE_BYTES = 1 << 20  # a longer line is quarantined unread: no row comes near it
+LONG_LINE = b"\xff<a line longer than MAX_LINE_BYTES>"  # stands for such a line (compared by identity)
 
 # Byte patterns for the fast path; anything they accept, check_value accepts too.
 _DATE = (rb"(?:19|20)\d\d-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
@@ -184,14 +186,26 @@ class FileRows:
         return self._hash.hexdigest()
 
     def _lines(self) -> Iterator[bytes]:
-        """The file's lines without their line ends; the hash covers every byte read."""
-        carry = b""
+        """The file's lines without their line ends; the hash covers every byte read.
+
+        A line longer than MAX_LINE_BYTES is not kept in memory: it comes as `LONG_LINE`.
+        """
+        carry, skipping = b"", False
         while block := self.handle.read(BLOCK_SIZE):
             self._hash.update(block)
             lines = (carry + block).split(b"\n")
             carry = lines.pop()
+            if skipping:
+                if not lines:  # the long line goes on
+                    carry = b""
+                    continue
+                lines[0], skipping = LONG_LINE, False
             yield from lines
-        if carry:
+            if len(carry) > MAX_LINE_BYTES:
+                carry, skipping = b"", True
+        if skipping:
+            yield LONG_LINE
+        elif carry:
             yield carry
 
     def copy_lines(self) -> Iterator[bytes]:
@@ -210,6 +224,10 @@ class FileRows:
         self.rows_bad += 1
         self.on_bad(BadLine(line_no, field, reason, _raw(line)))
 
+    def _long_line(self, line_no: int) -> None:
+        self._bad(line_no, None, f"the line is longer than {MAX_LINE_BYTES:,} bytes; a row is one short line (is a "
+                  "line break missing?)", b"")
+
     def _reject_rest(self, lines: Iterator[bytes], first_line_no: int, reason: str) -> None:
         self.rejected = reason
         for line_no, line in enumerate(lines, first_line_no):
@@ -223,6 +241,8 @@ class FileRows:
         if header_line is None:
             return
         try:
+            if header_line is LONG_LINE:
+                raise FileRejected(f"line 1 is not a header: it is longer than {MAX_LINE_BYTES:,} bytes")
             header = self._header(header_line)
         except FileRejected as exc:
             self._reject_rest(lines, 2, str(exc))
@@ -277,6 +297,9 @@ class FileRows:
         return pattern if column.required else pattern + b"?"
 
     def _csv_slow(self, line_no: int, line: bytes, columns: list[Column]) -> bytes | None:
+        if line is LONG_LINE:
+            self._long_line(line_no)
+            return None
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -320,6 +343,9 @@ class FileRows:
                     yield row
 
     def _json_fields(self, line_no: int, line: bytes, names: set[str]) -> dict[str, str | None] | None:
+        if line is LONG_LINE:
+            self._long_line(line_no)
+            return None
         try:
             obj = json.loads(line)
         except (UnicodeDecodeError, ValueError) as exc:

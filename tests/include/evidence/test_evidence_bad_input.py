@@ -320,3 +320,24 @@ def test_the_pending_files_of_an_inbox_skip_nothing_silently_and_never_block(db_
     assert totals["rows_loaded"] == 1
     assert totals["not_loaded"] == [f"{inbox / 'orders_2026-03-06.csv'}: not loaded: is a named pipe (FIFO), "
                                     "not a regular file; only regular files are read"]
+
+
+@pytest.mark.parametrize("name, header, row", [
+    ("orders_2026-03-05.csv", ORDERS_HEADER, order(1)),
+    ("attestations_2026-03-05.jsonl", None, attestation()),
+])
+def test_a_line_longer_than_the_bound_is_quarantined_unread(db_url, tmp_path, name, header, row):
+    from partnerops.evidence.validate import MAX_LINE_BYTES
+
+    path = tmp_path / name
+    with path.open("w", encoding="utf-8") as f:
+        f.write(f"{header}\n" if header else "")
+        f.write("x" * (3 * MAX_LINE_BYTES + 5) + "\n")
+        f.write(row + "\n")
+        f.write("y" * (MAX_LINE_BYTES + 10))  # the last line, without a line end
+    f = load_files([path], database_url=db_url).files[0]
+    first = 2 if header else 1
+    assert (f.rows_in_file, f.rows_loaded, f.rows_quarantined) == (3, 1, 2)
+    rows = quarantined(db_url)
+    assert [line for line, *_ in rows] == [first, first + 2]
+    assert all(reason.startswith("the line is longer than 1,048,576 bytes") for *_, reason in rows)
