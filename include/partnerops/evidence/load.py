@@ -645,21 +645,35 @@ def _stage(cur, ff: FeedFile, staging: str, result: FileLoad) -> FileRows:
             first = next(lines, None)  # reads the header, which gives the staging columns
             copy = f"copy {staging} (line_no, {', '.join(rows.staging_columns)}) from stdin with (format csv)"
             stream = chain([first] if first else [], lines)
-            while segment := list(islice(stream, COPY_SEGMENT_ROWS)):
-                _copy_segment(cur, copy, segment, rows, quarantine)
+            while (line := next(stream, None)) is not None:
+                _copy_segment(cur, copy, chain([line], islice(stream, COPY_SEGMENT_ROWS - 1)), rows, quarantine)
         quarantine.flush(cur)
     return rows
 
 
-def _copy_segment(cur, copy: str, segment: list[bytes], rows: FileRows, quarantine: _Quarantine) -> None:
+def _copy_segment(cur, copy: str, lines: Iterator[bytes], rows: FileRows, quarantine: _Quarantine) -> None:
     """COPY a segment of checked lines into staging; if the database refuses it, copy it line by line
-    and quarantine the lines it refuses, with its reason."""
+    and quarantine the lines it refuses, with its reason.
+
+    The lines stream into the COPY while they are validated (the server works while Python does),
+    and are kept until the segment is in, for the line-by-line retry.
+    """
+    segment: list[bytes] = []
+
+    def kept() -> Iterator[bytes]:
+        for line in lines:
+            segment.append(line)
+            yield line
+
+    sent = kept()
     cur.execute("savepoint copy_segment")
     try:
-        cur.copy_expert(copy, _Stream(iter(segment)), size=1 << 20)
+        cur.copy_expert(copy, _Stream(sent), size=1 << 20)
     except psycopg2.Error:
         if cur.connection.closed:
             raise
+        for _ in sent:  # the rest of the segment, if the COPY stopped reading
+            pass
         cur.execute("rollback to savepoint copy_segment")
         for line in segment:
             cur.execute("savepoint copy_row")
