@@ -341,3 +341,25 @@ def test_a_line_longer_than_the_bound_is_quarantined_unread(db_url, tmp_path, na
     rows = quarantined(db_url)
     assert [line for line, *_ in rows] == [first, first + 2]
     assert all(reason.startswith("the line is longer than 1,048,576 bytes") for *_, reason in rows)
+
+
+def test_a_month_whose_rows_sit_in_the_default_partition_is_left_there_and_the_rest_is_created(db_url, caplog):
+    from partnerops.evidence.load import Window, ensure_partitions
+
+    conn = psycopg2.connect(db_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("""insert into raw.orders (order_id, brand_id, customer_id, ordered_at, amount, currency,
+                               channel, product_lifecycle, business_date, arrived_at, load_id)
+                           values ('O1', 'B1', 'C1', '2061-02-03 10:00+08', 1, 'CNY', 'online', 'new', '2061-02-03',
+                                   '2061-02-04 00:00+08', 0)""")
+            created = ensure_partitions(cur, FEEDS["orders"], Window(date(2061, 1, 1), date(2061, 3, 31), "test"))
+            cur.execute("select tableoid::regclass::text from raw.orders where order_id = 'O1'")
+            [(holder,)] = cur.fetchall()
+            cur.execute("delete from raw.orders where order_id = 'O1'")
+    finally:
+        conn.close()
+    assert created == ["orders_p2061_01", "orders_p2061_03"]
+    assert holder == "raw.orders_default"
+    assert "raw.orders_p2061_02: partition not created, its rows stay in the DEFAULT partition" in caplog.text
