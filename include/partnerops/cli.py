@@ -63,6 +63,11 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     filled = ensure_calendar(url)
     if filled:
         print(f"business calendar filled for {', '.join(map(str, filled))}")
+    from partnerops.evidence.load import prepare_partitions
+
+    created = prepare_partitions(url)
+    if created:
+        print(f"{len(created)} monthly evidence partition(s) created for the agreements' plausible dates")
     return EXIT_OK
 
 

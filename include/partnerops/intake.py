@@ -14,9 +14,9 @@ re-running intake on the same files changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,8 +24,10 @@ from typing import Literal
 import psycopg2
 
 from partnerops.agreements.model import Agreement, agreement_from_document
-from partnerops.agreements.validate import CheckedFile, Problem, check_paths
+from partnerops.agreements.validate import MAX_FILE_BYTES, CheckedFile, Problem, check_paths
 from partnerops.db import connect
+from partnerops.errors import UserError
+from partnerops.files import UnreadableFile, read_input
 from partnerops.registry import registry_entry, write_registry
 from partnerops.settings import Settings, get_settings
 
@@ -112,25 +114,48 @@ def run_intake(
 
 
 def _take_in_one(conn, cur, item: CheckedFile, run_id: int, settings: Settings) -> FileOutcome:
-    """One file in one transaction. A document the database refuses (a value validation did
-    not foresee) is quarantined with the database's reason, so it never stops the batch."""
+    """One file in one transaction. A document that cannot be stored although validation passed
+    (a value the database refuses, or one Python cannot encode) is quarantined with the reason,
+    so it never stops the batch. Only a lost connection stops it."""
     conn.autocommit = False
     try:
         outcome = _take_in(cur, item, run_id, settings)
         conn.commit()
         return outcome
-    except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
+    except Exception as exc:
+        if conn.closed:
+            raise UserError(f"{item.path}: lost the database connection during intake ({_one_line(exc)}); "
+                            "nothing of this file was kept: run the intake again when the database is back") from None
         conn.rollback()
-        reason = (exc.diag.message_primary or str(exc)).strip()
-        problem = Problem(str(item.path), "", f"the database refused this document: {reason}")
+        problem = Problem(str(item.path), "", _reason(exc))
+        log.warning("%s: %s", item.path, problem.message)
         outcome = _quarantine(cur, item, [problem], run_id, settings)
         conn.commit()
         return outcome
     except BaseException:
-        conn.rollback()
+        if not conn.closed:
+            conn.rollback()
         raise
     finally:
-        conn.autocommit = True
+        if not conn.closed:
+            conn.autocommit = True
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a valid document could not be stored, in one line of at most a few hundred characters."""
+    if isinstance(exc, psycopg2.Error):
+        text = f"the database refused this document: {exc.diag.message_primary or _one_line(exc)}"
+    elif isinstance(exc, RecursionError):
+        text = "the document could not be stored: it is nested too deeply"
+    else:
+        text = f"the document could not be stored: {type(exc).__name__}: {_one_line(exc)}"
+    text = " ".join(text.split())
+    text = text if len(text) <= 300 else text[:300] + "..."
+    return text + "; it passed validation, so please report this as a bug"
 
 
 def intake_inbox(triggered_by: str = "airflow") -> IntakeReport:
@@ -255,13 +280,18 @@ def _quarantine(cur, item: CheckedFile, problems: list[Problem], run_id: int, se
     outcome = FileOutcome(file, "quarantined", problems=tuple(problems))
     content_hash = item.content_hash or f"unreadable:{file}"
     set_aside = settings.quarantine_dir / f"{content_hash[:16]}-{item.path.name}"
-    if item.path.is_file():
-        set_aside.parent.mkdir(parents=True, exist_ok=True)
-        if not set_aside.exists():
-            shutil.copyfile(item.path, set_aside)
-        set_aside.with_name(set_aside.name + ".reasons.txt").write_text(
-            "".join(f"{p}\n" for p in problems), encoding="utf-8"
-        )
+    if item.content_hash:  # it was read: set the same bytes aside (never a pipe, a device or an unreadable file)
+        try:
+            data = read_input(item.path, MAX_FILE_BYTES)
+        except UnreadableFile:
+            data = None
+        if data is not None and hashlib.sha256(data).hexdigest() == item.content_hash:
+            set_aside.parent.mkdir(parents=True, exist_ok=True)
+            if not set_aside.exists():
+                set_aside.write_bytes(data)
+            set_aside.with_name(set_aside.name + ".reasons.txt").write_text(
+                "".join(f"{_printable(str(p))}\n" for p in problems), encoding="utf-8"
+            )
     cur.execute(
         """insert into raw.quarantined_documents
                (content_hash, source_file, set_aside_path, first_intake_run_id, last_intake_run_id)
@@ -274,10 +304,14 @@ def _quarantine(cur, item: CheckedFile, problems: list[Problem], run_id: int, se
         cur.executemany(
             """insert into raw.quarantine_reasons (content_hash, reason_no, field_path, line_no, message)
                values (%s, %s, %s, %s, %s)""",
-            [(content_hash, i, p.field, p.line, p.message) for i, p in enumerate(problems, 1)],
+            [(content_hash, i, _printable(p.field), p.line, _printable(p.message)) for i, p in enumerate(problems, 1)],
         )
     _record(cur, run_id, CheckedFile(item.path, content_hash), outcome)
     return outcome
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _current_entries(cur) -> list[dict]:

@@ -131,6 +131,10 @@ class Settings:
     data_dir: Path
     agreements_inbox: Path
     alerts: AlertSettings = field(default_factory=AlertSettings.from_env)
+    #: `PARTNEROPS_EVIDENCE_DATE_MARGIN_DAYS`: evidence dated more than this many days before the
+    #: earliest term start or after the latest term end of the agreements taken in (without any
+    #: agreement: around the file's delivery date) is implausible and quarantined.
+    evidence_date_margin_days: int = 366
 
     @property
     def registry_path(self) -> Path:
@@ -187,6 +191,7 @@ def get_settings() -> Settings:
         ),
         data_dir=data_dir,
         agreements_inbox=Path(inbox).resolve(),
+        evidence_date_margin_days=int(_env_float("PARTNEROPS_EVIDENCE_DATE_MARGIN_DAYS", 366)),
     )
 
 

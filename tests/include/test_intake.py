@@ -287,3 +287,24 @@ def _brand_id(path: Path) -> str:
     import yaml
 
     return yaml.safe_load(path.read_text("utf-8"))["brand"]["id"]
+
+
+def test_a_pipe_a_device_and_a_folder_in_the_inbox_are_quarantined_and_never_block(project_env: Path, db_url: str,
+                                                                                  inbox: Path) -> None:
+    copy(SMALL, inbox)
+    os.mkfifo(inbox / "pipe.yaml")
+    (inbox / "zero.yaml").symlink_to("/dev/zero")
+    (inbox / "missing.yaml").symlink_to(inbox / "gone.yaml")
+    report = run_intake([inbox], database_url=db_url)
+    outcomes = {Path(f.file).name: f for f in report.files}
+    assert outcomes[SMALL.name].outcome == "loaded"
+    for name, reason in [("pipe.yaml", "is a named pipe (FIFO), not a regular file"),
+                         ("zero.yaml", "is a device (a link to /dev/zero), not a regular file"),
+                         ("missing.yaml", f"is a link to {inbox / 'gone.yaml'}, which does not exist")]:
+        assert outcomes[name].outcome == "quarantined"
+        assert outcomes[name].problems[0].message.startswith(reason), outcomes[name].problems
+    before = table_counts(db_url)
+    again = run_intake([inbox], database_url=db_url)
+    assert again.counts == {"loaded": 0, "unchanged": 1, "quarantined": 3}
+    assert table_counts(db_url) == before
+    assert not list(get_settings().quarantine_dir.glob("*pipe*"))  # nothing to set aside from a pipe

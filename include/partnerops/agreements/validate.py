@@ -7,6 +7,7 @@ parser saw that field, and a plain message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -19,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from partnerops.agreements.model import (
@@ -29,6 +30,7 @@ from partnerops.agreements.model import (
     agreement_schema,
     services_by_pillar,
 )
+from partnerops.files import UnreadableFile, read_input
 
 AGREEMENT_SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 1_000_000
@@ -127,7 +129,9 @@ def iter_agreement_files(paths: Iterable[Path | str]) -> Iterator[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in AGREEMENT_SUFFIXES and p.is_file())
+            # Anything named like an agreement file but a folder is checked, so that a named pipe,
+            # a device or an unreadable file is reported rather than skipped in silence.
+            yield from sorted(p for p in path.rglob("*") if p.suffix in AGREEMENT_SUFFIXES and not p.is_dir())
         else:
             yield path
 
@@ -335,6 +339,32 @@ def _cross_field_problems(doc: dict[str, Any]) -> Iterator[tuple[list[Any], str]
             break
 
 
+@functools.cache
+def _python_pattern(pattern: str) -> re.Pattern[str]:
+    """A schema pattern as JSON Schema (ECMA-262) means it, for Python's `re`.
+
+    Two differences matter: Python's `$` also matches before a final line break (so
+    `"TM-2026-0042\\n"` would pass `^...$`), and its `\\d` matches any Unicode digit.
+    """
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern.replace(r"\d", "[0-9]"))
+
+
+def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _python_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# The schema's validator, with `pattern` applied as the JSON Schema standard says.
+AgreementValidator = validators.extend(Draft202012Validator, {"pattern": _pattern_keyword})
+
+
+def schema_validator() -> Any:
+    """A validator for agreement documents against the format v1 schema."""
+    return AgreementValidator(agreement_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
 _END = object()
 _ONE_LINE_FIELDS = {"name", "title"}  # printed in lists, DAG names and alerts
 _LINE_BREAK = re.compile(r"[\t\n\r\u2028\u2029\x85]")
@@ -458,7 +488,7 @@ def check_bytes(data: bytes, file: str) -> CheckedFile:
     for parts, message in _value_problems(doc):
         fail(parts, message, _line_of(root, parts))
 
-    validator = Draft202012Validator(agreement_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = schema_validator()
     errors = sorted(validator.iter_errors(doc), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     seen: set[tuple[str, str]] = set()
     for error in errors:
@@ -484,13 +514,11 @@ def check_bytes(data: bytes, file: str) -> CheckedFile:
 
 
 def check_file(path: Path) -> CheckedFile:
-    """Check one file; an unreadable file is a problem, not an exception."""
+    """Check one file; an unreadable file (or a pipe, a device, a folder) is a problem, not an exception."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return CheckedFile(path, "", problems=[Problem(str(path), "", "no such file or folder")])
-    except OSError as exc:
-        return CheckedFile(path, "", problems=[Problem(str(path), "", f"cannot read the file: {exc.strerror}")])
+        data = read_input(path, MAX_FILE_BYTES)
+    except UnreadableFile as exc:
+        return CheckedFile(path, "", problems=[Problem(str(path), "", str(exc))])
     return check_bytes(data, str(path))
 
 

@@ -78,13 +78,20 @@ def simulate_command(args: argparse.Namespace) -> int:
 
 
 def print_file(f: FileLoad) -> None:
+    """What happened to one file: counts, what is wrong with the file, and its quarantined rows
+    (`file:line: field: reason`, the first SHOWN_PROBLEMS, then the query that lists them all)."""
     dates = f" dates {f.min_business_date}..{f.max_business_date}" if f.min_business_date else ""
+    already = f" ({f.rows_already_quarantined} already quarantined)" if f.rows_already_quarantined else ""
     print(f"{f.status:<9} {f.file}: {f.rows_in_file} rows, {f.rows_loaded} loaded, {f.rows_duplicate} duplicate, "
-          f"{f.rows_quarantined} quarantined{dates} (load {f.load_id}, {f.seconds:.2f} s)")
+          f"{f.rows_quarantined} quarantined{already}{dates} (load {f.load_id}, {f.seconds:.2f} s)")
+    if f.message:
+        print(f"          {f.file}: {f.message}")
     for p in f.problems:
-        print(f"          line {p.line_no}{', field ' + p.field if p.field else ''}: {p.reason}")
+        before = f" (already quarantined by load {p.load_id})" if p.load_id not in (None, f.load_id) else ""
+        print(f"          {f.file}:{p.line_no}: {p.field or '(line)'}: {p.reason}{before}")
     if f.rows_quarantined > len(f.problems):
-        print(f"          ... all {f.rows_quarantined} in raw.evidence_quarantine (load_id = {f.load_id})")
+        print(f"          ... and {f.rows_quarantined - len(f.problems)} more; all {f.rows_quarantined}: "
+              f"{f.quarantine_query}")
 
 
 def print_totals(report: LoadReport) -> None:
@@ -107,5 +114,6 @@ def load_command(args: argparse.Namespace) -> int:
         print(f"skipped   {line}")
     print_totals(report)
     print(report.summary())
-    bad = report.skipped or any(f.status == "rejected" for f in report.files)
+    # Bad input of any kind (a path not loaded, a file rejected, a row quarantined) exits non-zero.
+    bad = report.skipped or any(f.status == "rejected" or f.rows_quarantined for f in report.files)
     return EXIT_PROBLEMS if bad else EXIT_OK

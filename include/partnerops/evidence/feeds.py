@@ -60,7 +60,13 @@ class RowRule:
 
     field: str
     bad: str
-    reason: str
+    reason: str = ""
+    reason_sql: str = ""  # instead of `reason`: an SQL expression over the staging columns
+
+    @property
+    def reason_expr(self) -> str:
+        """The reason as an SQL expression."""
+        return self.reason_sql or "'" + self.reason.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)

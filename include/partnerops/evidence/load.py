@@ -3,45 +3,59 @@
 `load_files()` is the one implementation behind `partnerops load` and the evidence DAGs. Each
 file is loaded in its own transaction:
 
+0. before the transaction, the file is checked to be a regular, readable file of bounded size
+   (a named pipe, a device, a folder or an unreadable file is reported and skipped), and the
+   monthly partitions of the plausible date window are created, each in its own short
+   transaction (`ensure_partitions`), so no load creates one next to the DEFAULT partition;
 1. a row in `raw.evidence_loads` (the manifest) gives the load its `load_id`;
 2. the rows are validated while they stream (`partnerops.evidence.validate`) into a temporary
-   staging table with one `COPY`; bad lines go to `raw.evidence_quarantine` with their line
-   number, field and reason;
-3. rules across fields are checked on the staged rows, and breaking rows are quarantined too;
-4. monthly partitions are created as needed, and the rows are merged into the raw table with
-   `insert ... on conflict do nothing` on the natural key: a row already there (an earlier
-   file, or earlier in this file) counts as a duplicate and changes nothing;
-5. the manifest row gets the counts (in file = loaded + duplicate + quarantined), the business
+   staging table with `COPY`s of at most `COPY_SEGMENT_ROWS` rows; bad lines go to
+   `raw.evidence_quarantine` with their line number, field and reason. If the database refuses
+   a segment the Python checks passed, that segment is copied again row by row, each under a
+   savepoint, and the refused rows are quarantined with the database's reason;
+3. rules across fields, and the plausible date window (`plausible_window`), are checked on the
+   staged rows, and breaking rows are quarantined too;
+4. the rows are merged into the raw table with `insert ... on conflict do nothing` on the
+   natural key: a row already there (an earlier file, or earlier in this file) counts as a
+   duplicate and changes nothing. A row the database refuses there is quarantined the same way;
+5. lines of this content that an earlier load already quarantined are not stored again: the
+   load counts them as quarantined and reports them as already quarantined;
+6. the manifest row gets the counts (in file = loaded + duplicate + quarantined), the business
    date range and the finish time, and the transaction commits.
 
 The fast path, tried first, for the common case of a file whose rows are all new: under the same
 lock and in the same transaction, after a `SAVEPOINT`, the rows are validated and given their
 derived columns (business_date, arrived_at, load_id) in Python while they stream with `COPY`
-straight into the raw table. A COPY ends before the first row of a month that has no partition
-yet (the partition is created and the next COPY goes on), and every `COPY_SEGMENT_ROWS` rows.
-The COPY's `where` is the staging path's SQL (the rules across fields, the business date), so a
+straight into the raw table, in COPYs of at most `COPY_SEGMENT_ROWS` rows. The COPY's `where`
+is the staging path's SQL (the rules across fields, the date window, the business date), so a
 row it skips shows in the row count; the primary key finds any duplicate. If a row is bad,
-breaks a rule or is already there (`unique_violation`), or the same content was loaded before,
-the transaction rolls back to the savepoint and the file takes the staging path above. The
-manifest's `load_path` says which path loaded the file (`fast` or `merge`).
+breaks a rule or is already there (`unique_violation`), the database refuses a row for any
+other reason, or the same content was loaded before, the transaction rolls back to the
+savepoint and the file takes the staging path above. The manifest's `load_path` says which
+path loaded the file (`fast` or `merge`).
 
-A failure anywhere (a lost connection included) rolls the whole file back, so a file is either
-loaded completely or not at all, and loading it again is always safe. Files are loaded in
-delivery order; a row's `arrived_at` is the delivery time of the first file that brought it.
+A lost connection rolls the whole file back and stops the batch, so a file is either loaded
+completely or not at all, and loading it again is always safe. Any other failure rolls that
+file back, is reported for it, and the next file is loaded. Files are loaded in delivery
+order; a row's `arrived_at` is the delivery time of the first file that brought it.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
+import os
+import re
 import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
-from itertools import chain
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -57,22 +71,26 @@ from partnerops.evidence.feeds import (
     FILE_NAME_HELP,
     Feed,
     FeedFile,
+    RowRule,
     parse_feed_file_name,
 )
-from partnerops.evidence.validate import BadLine, FileRows
+from partnerops.evidence.validate import MAX_QUOTED, BadLine, FileRows
+from partnerops.files import UnreadableFile, open_input
 from partnerops.settings import FEED_TIMEZONE, Settings, get_settings
 
-__all__ = ["FileLoad", "LoadReport", "find_feed_files", "load_delivered", "load_file", "load_files", "load_inbox",
-           "pending_files", "prepare_session"]
+__all__ = ["FileLoad", "LoadReport", "Window", "ensure_partitions", "find_feed_files", "load_delivered", "load_file",
+           "load_files", "load_inbox", "pending_files", "plausible_window", "prepare_partitions", "prepare_session"]
 
 log = logging.getLogger(__name__)
 
 APPLICATION_NAME = "partnerops.evidence.load"
 TEMP_BUFFERS = "256MB"  # staging stays in memory for files of a few million rows
-_SHOWN_PROBLEMS = 5
-# The fast path's COPYs end every so many rows: libpq reports a duplicate only when a COPY ends, so a
-# file of redelivered rows leaves the fast path after one segment instead of after the whole file.
+SHOWN_PROBLEMS = 20  # quarantined rows listed per file; the rest are counted, with the query that lists them
+# COPYs end every so many rows: libpq reports a duplicate only when a COPY ends, so a file of redelivered
+# rows leaves the fast path after one segment instead of after the whole file; and a segment the database
+# refuses is copied again row by row.
 COPY_SEGMENT_ROWS = 100_000
+MAX_FEED_FILE_BYTES = 16 << 30  # a feed file larger than this is reported, not read
 
 
 @dataclass
@@ -92,13 +110,23 @@ class FileLoad:
     max_business_date: date | None = None
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)  # seconds: fast; stage (validate + COPY), check, merge
-    problems: list[BadLine] = field(default_factory=list)  # the first few, for display
+    problems: list[BadLine] = field(default_factory=list)  # the first SHOWN_PROBLEMS quarantined rows
+    message: str | None = None  # what is wrong with the file as a whole (empty, no header)
+    rows_already_quarantined: int = 0  # quarantined rows an earlier load of the same content stored
+    quarantine_load_ids: list[int] = field(default_factory=list)  # the loads whose quarantine holds the rows
+
+    @property
+    def quarantine_query(self) -> str:
+        """The SQL that lists every quarantined row of this file."""
+        ids = ", ".join(map(str, self.quarantine_load_ids or [self.load_id]))
+        return (f"select line_no, field, reason, raw_line from raw.evidence_quarantine "
+                f"where load_id in ({ids}) order by line_no")
 
 
 @dataclass
 class LoadReport:
     files: list[FileLoad] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # files not loaded, with the reason
+    skipped: list[str] = field(default_factory=list)  # paths not loaded, each "<path>: not loaded: <reason>"
 
     def totals(self, feed: str | None = None) -> dict[str, Any]:
         """Counts over the files (of one feed), and the business date range they loaded."""
@@ -129,49 +157,81 @@ def find_feed_files(paths: Iterable[Path | str]) -> tuple[list[FeedFile], list[s
     """Feed files under `paths` in delivery order, and the files skipped (with why).
 
     A file named on the command line must follow the naming convention; in a folder, files that
-    do not are skipped and reported.
+    do not are skipped and reported. A path named like a feed file that is not a regular file (a
+    folder, a named pipe, a device, a link to one) is skipped and reported, never opened, and so
+    is a path that does not exist; the other paths are still found.
     """
     found: dict[Path, FeedFile] = {}
     skipped: list[str] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            candidates = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            candidates = sorted(p for p in path.rglob("*") if not p.name.startswith("."))
             explicit = False
-        elif path.is_file():
-            candidates, explicit = [path], True
+            if parse_feed_file_name(path) is not None:
+                skipped.append(f"{path}: not loaded: {_FOLDER_NAMED_LIKE_A_FILE}")
         else:
-            raise UserError(f"{path}: no such file or folder")
+            candidates, explicit = [path], True
         for candidate in candidates:
             ff = parse_feed_file_name(candidate)
-            if ff is not None:
-                found[candidate.resolve()] = FeedFile(candidate.resolve(), ff.feed, ff.delivery_date, ff.part,
-                                                      ff.format)
-            elif explicit or candidate.suffix in (".csv", ".jsonl"):
-                skipped.append(f"{candidate}: not loaded: {FILE_NAME_HELP}")
+            if candidate.is_dir():
+                if ff is not None and not explicit:
+                    skipped.append(f"{candidate}: not loaded: {_FOLDER_NAMED_LIKE_A_FILE}")
+                continue
+            if ff is None:
+                if explicit and not os.path.lexists(candidate):
+                    skipped.append(f"{candidate}: not loaded: no such file or folder")
+                elif explicit or candidate.suffix in (".csv", ".jsonl"):
+                    skipped.append(f"{candidate}: not loaded: {FILE_NAME_HELP}")
+                continue
+            problem = _not_a_file(candidate)
+            if problem:
+                skipped.append(f"{candidate}: not loaded: {problem}")
+                continue
+            found[candidate.resolve()] = FeedFile(candidate.resolve(), ff.feed, ff.delivery_date, ff.part, ff.format)
     order = {name: i for i, name in enumerate(FEED_NAMES)}
     files = sorted(found.values(), key=lambda f: (f.delivery_date, order[f.feed.name], f.path.name))
     return files, skipped
 
 
-def file_hash(path: Path) -> str:
+_FOLDER_NAMED_LIKE_A_FILE = ("is a folder named like a feed file; a feed file is a regular file (the files inside "
+                             "the folder are looked at on their own)")
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why `path` cannot be loaded as a file (what it is), or None for a regular file; reads nothing."""
+    try:
+        open_input(path, MAX_FEED_FILE_BYTES).close()
+    except UnreadableFile as exc:
+        return str(exc)
+    return None
+
+
+def file_hash(path: Path) -> str | None:
+    """The content hash of a file, or None if it cannot be read (it is reported when loaded)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
+    try:
+        with open_input(path, MAX_FEED_FILE_BYTES) as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except (UnreadableFile, OSError):
+        return None
     return digest.hexdigest()
 
 
-def pending_files(inbox: Path, feed: str, database_url: str, *, up_to: date | None = None) -> list[FeedFile]:
+def pending_files(inbox: Path, feed: str, database_url: str, *, up_to: date | None = None,
+                  skipped: list[str] | None = None) -> list[FeedFile]:
     """Files of `feed` in the inbox, delivered by `up_to`, not loaded yet.
 
     A delivered file is never rewritten (a correction comes as a new file), so a path already in
     the manifest is done; a new path is hashed, and skipped if the same content was loaded under
-    another name.
+    another name. Paths that cannot be loaded (not regular files) are added to `skipped`, with why.
     """
     if not inbox.is_dir():
         return []
-    files, _ = find_feed_files([inbox])
+    files, not_files = find_feed_files([inbox])
+    if skipped is not None:
+        skipped += not_files
     files = [f for f in files if f.feed.name == feed and (up_to is None or f.delivery_date <= up_to)]
     if not files:
         return []
@@ -196,8 +256,14 @@ def load_files(
     database_url: str,
     triggered_by: str = "cli",
     progress: Callable[[FileLoad], None] | None = None,
+    settings: Settings | None = None,
 ) -> LoadReport:
-    """Load every feed file under `paths`, each in its own transaction, in delivery order."""
+    """Load every feed file under `paths`, each in its own transaction, in delivery order.
+
+    A file that cannot be loaded is reported in `skipped` and the next one is loaded; only a lost
+    connection to the database stops the batch (a `UserError`).
+    """
+    settings = settings or get_settings()
     files, skipped = find_feed_files(paths)
     report = LoadReport(skipped=skipped)
     if not files:
@@ -205,7 +271,18 @@ def load_files(
     with connect(database_url, autocommit=True) as conn:
         prepare_session(conn)
         for ff in files:
-            result = load_file(conn, ff, triggered_by=triggered_by)
+            try:
+                with conn.cursor() as cur:
+                    window = plausible_window(cur, ff.delivery_date, settings.evidence_date_margin_days)
+                    if ff.feed.partitioned:
+                        ensure_partitions(cur, ff.feed, window)
+                result = load_file(conn, ff, triggered_by=triggered_by, window=window)
+            except UserError as exc:
+                if conn.closed:
+                    raise
+                report.skipped.append(f"{ff.path}: not loaded: {exc}")
+                log.warning("%s: not loaded: %s", ff.path, exc)
+                continue
             report.files.append(result)
             if progress:
                 progress(result)
@@ -215,11 +292,16 @@ def load_files(
 def load_inbox(feed: str, *, database_url: str, inbox: Path, up_to: date | None = None,
                triggered_by: str = "airflow") -> dict[str, Any]:
     """Load the new files of one feed from the inbox; the totals, for an Asset event's extra."""
-    files = pending_files(inbox, feed, database_url, up_to=up_to)
+    not_files: list[str] = []
+    files = pending_files(inbox, feed, database_url, up_to=up_to, skipped=not_files)
     report = load_files([f.path for f in files], database_url=database_url, triggered_by=triggered_by)
+    report.skipped[:0] = not_files
     totals = report.totals(feed)
     totals["feed"] = feed
     totals["load_ids"] = [f.load_id for f in report.files]
+    totals["not_loaded"] = report.skipped
+    for line in report.skipped:
+        log.warning("%s", line)
     return totals
 
 
@@ -247,25 +329,133 @@ def prepare_session(conn: psycopg2.extensions.connection) -> None:
         cur.execute("set jit = off")  # compiling the few staging queries costs more than it saves
 
 
-def load_file(conn: psycopg2.extensions.connection, ff: FeedFile, *, triggered_by: str = "cli") -> FileLoad:
-    """Load one file in one transaction on `conn` (an autocommit connection); see the module docstring."""
+# -- the plausible date window and the partitions ahead of it -----------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """The dates evidence may plausibly carry; rows dated outside are quarantined."""
+
+    first: date
+    last: date
+    basis: str  # how the window was set, for the reason of a quarantined row
+
+    def months(self) -> Iterator[date]:
+        return _months(self.first, self.last)
+
+
+def plausible_window(cur, delivery_date: date, margin_days: int) -> Window:
+    """The agreements' terms (all versions taken in) widened by `margin_days` on both sides; without
+    any agreement, the delivery date widened by `margin_days`."""
+    margin = timedelta(days=margin_days)
+    cur.execute("select min(term_start), max(term_end) from raw.agreement_versions")
+    start, end = cur.fetchone()
+    if start is None:
+        return Window(delivery_date - margin, delivery_date + margin,
+                      f"the delivery date {delivery_date} \u00b1 {margin_days} days, as no agreement is taken in")
+    return Window(start - margin, end + margin, f"the agreements' terms {start}..{end} \u00b1 {margin_days} days")
+
+
+def ensure_partitions(cur, feed: Feed, window: Window) -> list[str]:
+    """Create the missing monthly partitions of `feed` for `window`; the names created.
+
+    Run on an autocommit connection, outside any load: each partition is created in its own
+    short transaction, and one that cannot be (rows for its month already sit in the DEFAULT
+    partition, from before the window existed) is left to the DEFAULT partition with a warning.
+    """
+    cur.execute("""select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid
+                    where i.inhparent = %s::regclass""", (feed.table,))
+    existing = {name for (name,) in cur.fetchall()}
+    schema, table = feed.table.split(".")
+    created = []
+    for month in window.months():
+        name = f"{table}_p{month:%Y_%m}"
+        if name in existing:
+            continue
+        upper = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+        try:
+            cur.execute(f"create table if not exists {schema}.{name} partition of {feed.table} "
+                        "for values from (%s) to (%s)", (month, upper))
+            created.append(name)
+        except psycopg2.Error as exc:
+            if cur.connection.closed:
+                raise
+            log.warning("%s.%s: partition not created, its rows stay in the DEFAULT partition: %s", schema, name,
+                        _one_line(exc))
+    if created:
+        log.info("%s: created partitions %s", feed.table, ", ".join(created))
+    return created
+
+
+def prepare_partitions(database_url: str, settings: Settings | None = None) -> list[str]:
+    """The partitions for the agreements' window, ahead of any load (what `partnerops db upgrade` runs)."""
+    settings = settings or get_settings()
+    created: list[str] = []
+    with connect(database_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from raw.agreement_versions")
+        if not cur.fetchone()[0]:
+            return created  # the window follows the files' delivery dates; the loads create it
+        window = plausible_window(cur, date.today(), settings.evidence_date_margin_days)
+        for feed in FEEDS.values():
+            if feed.partitioned:
+                created += ensure_partitions(cur, feed, window)
+    return created
+
+
+def _window_rules(feed: Feed, window: Window) -> tuple[RowRule, ...]:
+    """Rules that put every date and timestamp of a row inside `window`."""
+    rules = []
+    lo, hi = window.first.isoformat(), window.last.isoformat()
+    starts = datetime.combine(window.first, clock_time(0), BUSINESS_TZ).isoformat()
+    ends = datetime.combine(window.last + timedelta(days=1), clock_time(0), BUSINESS_TZ).isoformat()
+    for column in feed.columns:
+        if column.kind == "timestamp":
+            bad = f"({column.name} < '{starts}'::timestamptz or {column.name} >= '{ends}'::timestamptz)"
+        elif column.kind == "date":
+            bad = f"({column.name} < '{lo}'::date or {column.name} > '{hi}'::date)"
+        else:
+            continue
+        explain = (f", outside the plausible dates {lo}..{hi} ({window.basis}); check the date, "
+                   "or see docs/evidence-formats.md")
+        reason = f"'dated ' || left({column.name}::text, 10) || {_sql_text(explain)}"
+        rules.append(RowRule(column.name, bad, reason_sql=reason))
+    return tuple(rules)
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _rules(feed: Feed, window: Window | None) -> tuple[RowRule, ...]:
+    return (_window_rules(feed, window) if window else ()) + feed.rules
+
+
+# -- loading one file -----------------------------------------------------------------------------
+
+
+def load_file(conn: psycopg2.extensions.connection, ff: FeedFile, *, triggered_by: str = "cli",
+              window: Window | None = None) -> FileLoad:
+    """Load one file in one transaction on `conn` (an autocommit connection); see the module docstring.
+
+    `window`: the plausible dates (`plausible_window`); None checks no window. A lost connection is a
+    `UserError` that says so; any other failure is a `UserError` for this file, with nothing of it kept.
+    """
     started = time.monotonic()
     conn.autocommit = False
     try:
         with conn.cursor() as cur:
-            result = _load(cur, ff, triggered_by)
+            result = _load(cur, ff, triggered_by, _rules(ff.feed, window))
         conn.commit()
-    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever stops one file is reported for it, and the batch goes on
         _rollback(conn)
+        if conn.closed:
+            raise UserError(
+                f"{ff.path}: lost the database connection while loading ({_one_line(exc)}). "
+                "Nothing of this file was kept; load it again when the database is back."
+            ) from None
         raise UserError(
-            f"{ff.path}: lost the database connection while loading ({_one_line(exc)}). "
-            "Nothing of this file was kept; load it again when the database is back."
-        ) from None
-    except psycopg2.DataError as exc:
-        _rollback(conn)
-        raise UserError(
-            f"{ff.path}: the database refused a value that the format checks accepted: {_one_line(exc)}. "
-            "Fix or remove that row and load the file again, and please report it as a bug."
+            f"{ff.path}: the load stopped: {_one_line(exc)[:2 * MAX_QUOTED]}. Nothing of this file was kept; "
+            "the other files are loaded. Please report this as a bug."
         ) from None
     except BaseException:
         _rollback(conn)
@@ -296,7 +486,7 @@ def _lock_key(feed: Feed) -> int:
     return 7_002_000 + zlib.crc32(feed.name.encode()) % 1000  # pg advisory lock: one load per feed
 
 
-def _load(cur, ff: FeedFile, triggered_by: str) -> FileLoad:
+def _load(cur, ff: FeedFile, triggered_by: str, rules: tuple[RowRule, ...]) -> FileLoad:
     cur.execute("select pg_advisory_xact_lock(%s)", (_lock_key(ff.feed),))
     cur.execute(
         """insert into raw.evidence_loads (feed, file_path, content_hash, arrived_at, triggered_by, status)
@@ -304,11 +494,12 @@ def _load(cur, ff: FeedFile, triggered_by: str) -> FileLoad:
         (ff.feed.name, str(ff.path), ff.arrived_at, triggered_by),
     )
     result = FileLoad(file=str(ff.path), feed=ff.feed.name, load_id=cur.fetchone()[0], status="loaded")
-    rows = _fast_load(cur, ff, result)
+    rows = _fast_load(cur, ff, result, rules)
     if rows is None:
-        rows = _staged_load(cur, ff, result)
+        rows = _staged_load(cur, ff, result, rules)
     result.rows_in_file = rows.rows_in_file
     result.status = "rejected" if rows.rejected else "loaded"
+    result.message = rows.rejected
     cur.execute(
         """update raw.evidence_loads
               set content_hash = %s, rows_in_file = %s, rows_loaded = %s, rows_duplicate = %s,
@@ -319,33 +510,78 @@ def _load(cur, ff: FeedFile, triggered_by: str) -> FileLoad:
          result.rows_quarantined, result.min_business_date, result.max_business_date, result.status,
          result.load_path, result.load_id),
     )
+    _show_quarantined(cur, result)
     return result
 
 
-def _staged_load(cur, ff: FeedFile, result: FileLoad) -> FileRows:
+def _staged_load(cur, ff: FeedFile, result: FileLoad, rules: tuple[RowRule, ...]) -> FileRows:
     """The staging path: validate into staging, check the rules, merge; sets the counts in `result`."""
     staging = f"staging_{ff.feed.name}"
     cur.execute(_staging_ddl(ff.feed, staging))
     clock = time.perf_counter()
     rows = _stage(cur, ff, staging, result)
     result.phases["stage"], clock = time.perf_counter() - clock, time.perf_counter()
-    staged, rule_bad = _check(cur, ff, staging, result)
+    staged, rule_bad = _check(cur, ff, staging, result, rules)
     result.phases["check"], clock = time.perf_counter() - clock, time.perf_counter()
-    result.rows_loaded = _merge(cur, ff, staging, result)
+    result.rows_loaded, merge_bad = _merge(cur, ff, staging, result)
     result.phases["merge"] = time.perf_counter() - clock
-    result.rows_quarantined = rows.rows_bad + rule_bad
-    result.rows_duplicate = staged - result.rows_loaded
+    result.rows_quarantined = rows.rows_bad + rule_bad + merge_bad
+    result.rows_duplicate = staged - merge_bad - result.rows_loaded
     result.load_path = "merge"
+    if result.rows_quarantined:
+        _keep_quarantine_once(cur, ff.feed, rows.content_hash, result)
     return rows
 
 
-def _fast_load(cur, ff: FeedFile, result: FileLoad) -> FileRows | None:
+def _keep_quarantine_once(cur, feed: Feed, content_hash: str, result: FileLoad) -> None:
+    """Drop this load's quarantine rows for lines that an earlier load of the same content quarantined.
+
+    They still count as quarantined in this load; `rows_already_quarantined` says how many, and
+    `quarantine_load_ids` which loads hold the rows.
+    """
+    cur.execute("""select load_id from raw.evidence_loads where feed = %s and content_hash = %s and load_id <> %s
+                   order by load_id""", (feed.name, content_hash, result.load_id))
+    earlier = [load_id for (load_id,) in cur.fetchall()]
+    result.quarantine_load_ids = [result.load_id]
+    if not earlier:
+        return
+    cur.execute(
+        """delete from raw.evidence_quarantine q
+            where q.load_id = %s
+              and exists (select from raw.evidence_quarantine e where e.load_id = any(%s) and e.line_no = q.line_no)""",
+        (result.load_id, earlier),
+    )
+    result.rows_already_quarantined = cur.rowcount
+    cur.execute("select distinct load_id from raw.evidence_quarantine where load_id = any(%s) order by 1", (earlier,))
+    result.quarantine_load_ids = [load_id for (load_id,) in cur.fetchall()] + [result.load_id]
+
+
+def _show_quarantined(cur, result: FileLoad) -> None:
+    """The first SHOWN_PROBLEMS quarantined rows of the file, for the report."""
+    if not result.rows_quarantined:
+        return
+    load_ids = result.quarantine_load_ids or [result.load_id]
+    cur.execute(
+        """select line_no, field, reason, load_id from (
+               select distinct on (line_no) line_no, field, reason, load_id
+                 from raw.evidence_quarantine where load_id = any(%s)
+                order by line_no, load_id) q
+            order by line_no limit %s""",
+        (load_ids, SHOWN_PROBLEMS),
+    )
+    result.problems = [BadLine(line_no, field, reason, "", load_id)
+                       for line_no, field, reason, load_id in cur.fetchall()]
+
+
+def _fast_load(cur, ff: FeedFile, result: FileLoad, rules: tuple[RowRule, ...]) -> FileRows | None:
     """The fast path (see the module docstring); None, with nothing of it kept, when the file must be staged."""
     clock = time.perf_counter()
     cur.execute("savepoint fast_path")
     try:
-        rows = _copy_direct(cur, ff, result)
-    except psycopg2.IntegrityError:  # a unique_violation: a row already there, or repeated in the file
+        rows = _copy_direct(cur, ff, result, rules)
+    except psycopg2.Error:  # a unique_violation (a row already there, or repeated in the file), or a refused value
+        if cur.connection.closed:
+            raise
         rows = None
     if rows is None or rows.rejected or _content_loaded(cur, ff.feed, rows.content_hash, result.load_id):
         cur.execute("rollback to savepoint fast_path")
@@ -358,12 +594,12 @@ def _fast_load(cur, ff: FeedFile, result: FileLoad) -> FileRows | None:
     return rows
 
 
-def _copy_direct(cur, ff: FeedFile, result: FileLoad) -> FileRows | None:
+def _copy_direct(cur, ff: FeedFile, result: FileLoad, rules: tuple[RowRule, ...]) -> FileRows | None:
     """COPY the file's rows straight into the raw table; None if a row is bad or breaks a rule.
 
     The COPY's `where` is the staging path's own SQL: it skips a row that breaks a rule across fields
-    (or whose business_date, derived in Python, differs from the SQL one), so a row count short of
-    the file's says the file must be staged.
+    or is dated outside the window (or whose business_date, derived in Python, differs from the SQL
+    one), so a row count short of the file's says the file must be staged.
     """
     feed, bad = ff.feed, []
     with _open(ff) as handle:
@@ -371,16 +607,11 @@ def _copy_direct(cur, ff: FeedFile, result: FileLoad) -> FileRows | None:
         lines = rows.copy_lines()
         first = next(lines, None)  # reads the header, which gives the column order
         table_rows = _Rows(chain([first] if first else [], lines), feed, rows.staging_columns, ff.arrived_at,
-                         result.load_id, bad)
+                           result.load_id, bad)
         copy = (f"copy {feed.table} ({', '.join(rows.staging_columns)}, business_date, arrived_at, load_id) "
                 f"from stdin with (format csv) where business_date = {_business_date_sql(feed)} "
-                f"and not ({_bad_any(feed)})")
+                f"and not ({_bad_any(rules)})")
         while table_rows.pending is not None:
-            month = table_rows.pending[1]
-            if feed.partitioned:
-                first_day = date.fromisoformat(month.decode() + "-01")
-                _ensure_partitions(cur, feed, first_day, first_day)
-            table_rows.months.add(month)
             cur.copy_expert(copy, _Stream(table_rows.stream()), size=1 << 20)
             result.rows_loaded += cur.rowcount
     if bad or result.rows_loaded != rows.rows_in_file:
@@ -400,48 +631,132 @@ def _content_loaded(cur, feed: Feed, content_hash: str, load_id: int) -> bool:
 
 def _open(ff: FeedFile) -> BinaryIO:
     try:
-        return ff.path.open("rb")
-    except OSError as exc:
-        raise UserError(f"{ff.path}: cannot read the file: {exc.strerror}") from None
+        return open_input(ff.path, MAX_FEED_FILE_BYTES)
+    except UnreadableFile as exc:
+        raise UserError(f"{ff.path}: {exc}") from None
 
 
 def _stage(cur, ff: FeedFile, staging: str, result: FileLoad) -> FileRows:
-    """Validate the file while it streams into the staging table with one COPY; quarantine bad lines."""
-    with _Quarantine(result.load_id, str(ff.path), result.problems) as quarantine:
+    """Validate the file while it streams into the staging table in COPY segments; quarantine bad lines."""
+    with _Quarantine(result.load_id, str(ff.path)) as quarantine:
         with _open(ff) as handle:
             rows = FileRows(ff.feed, handle, ff.format, quarantine.add)
-            stream = _Stream(rows.copy_lines())
-            stream.prime()  # reads the header, which gives the staging columns
-            cur.copy_expert(
-                f"copy {staging} (line_no, {', '.join(rows.staging_columns)}) from stdin with (format csv)",
-                stream, size=1 << 20,
-            )
+            lines = rows.copy_lines()
+            first = next(lines, None)  # reads the header, which gives the staging columns
+            copy = f"copy {staging} (line_no, {', '.join(rows.staging_columns)}) from stdin with (format csv)"
+            stream = chain([first] if first else [], lines)
+            while (line := next(stream, None)) is not None:
+                _copy_segment(cur, copy, chain([line], islice(stream, COPY_SEGMENT_ROWS - 1)), rows, quarantine)
         quarantine.flush(cur)
     return rows
 
 
-def _check(cur, ff: FeedFile, staging: str, result: FileLoad) -> tuple[int, int]:
+def _copy_segment(cur, copy: str, lines: Iterator[bytes], rows: FileRows, quarantine: _Quarantine) -> None:
+    """COPY a segment of checked lines into staging; if the database refuses it, copy it line by line
+    and quarantine the lines it refuses, with its reason.
+
+    The lines stream into the COPY while they are validated (the server works while Python does),
+    and are kept until the segment is in, for the line-by-line retry.
+    """
+    segment: list[bytes] = []
+
+    def kept() -> Iterator[bytes]:
+        for line in lines:
+            segment.append(line)
+            yield line
+
+    sent = kept()
+    cur.execute("savepoint copy_segment")
+    try:
+        cur.copy_expert(copy, _Stream(sent), size=1 << 20)
+    except psycopg2.Error:
+        if cur.connection.closed:
+            raise
+        for _ in sent:  # the rest of the segment, if the COPY stopped reading
+            pass
+        cur.execute("rollback to savepoint copy_segment")
+        for line in segment:
+            cur.execute("savepoint copy_row")
+            try:
+                cur.copy_expert(copy, io.BytesIO(line))
+            except psycopg2.Error as exc:
+                if cur.connection.closed:
+                    raise
+                cur.execute("rollback to savepoint copy_row")
+                rows.rows_bad += 1
+                line_no, _, body = line.rstrip(b"\n").partition(b",")
+                quarantine.add(BadLine(int(line_no), _refused_field(exc), _refused_reason(exc),
+                                       body.decode("utf-8", errors="replace")))
+            else:
+                cur.execute("release savepoint copy_row")
+    cur.execute("release savepoint copy_segment")
+
+
+_COPY_COLUMN = re.compile(r"\bcolumn (\w+)")
+
+
+def _refused_field(exc: psycopg2.Error) -> str | None:
+    """The column a COPY error names (`COPY staging_orders, line 1, column amount: ...`)."""
+    match = _COPY_COLUMN.search(exc.diag.context or "")
+    return match.group(1) if match else exc.diag.column_name
+
+
+def _refused_reason(exc: psycopg2.Error) -> str:
+    message = " ".join((exc.diag.message_primary or _one_line(exc)).split())
+    if len(message) > MAX_QUOTED + 60:
+        message = message[:MAX_QUOTED + 60] + "..."
+    return f"the database refused the row although it passed the format checks: {message}"
+
+
+def _check(cur, ff: FeedFile, staging: str, result: FileLoad, rules: tuple[RowRule, ...]) -> tuple[int, int]:
     """Quarantine staged rows that break a rule across fields; the rows left and the rows moved."""
-    staged, result.min_business_date, result.max_business_date, rule_bad = _staged_stats(cur, ff.feed, staging)
+    staged, result.min_business_date, result.max_business_date, rule_bad = _staged_stats(cur, rules, staging)
     if rule_bad:
-        _quarantine_rule_breakers(cur, ff.feed, staging, result.load_id, str(ff.path))
-        staged, result.min_business_date, result.max_business_date, _ = _staged_stats(cur, ff.feed, staging)
+        _quarantine_rule_breakers(cur, ff.feed, rules, staging, result.load_id, str(ff.path))
+        staged, result.min_business_date, result.max_business_date, _ = _staged_stats(cur, rules, staging)
     return staged, rule_bad
 
 
-def _merge(cur, ff: FeedFile, staging: str, result: FileLoad) -> int:
-    """Insert the staged rows whose natural key is new; how many were inserted."""
+def _merge(cur, ff: FeedFile, staging: str, result: FileLoad) -> tuple[int, int]:
+    """Insert the staged rows whose natural key is new; how many were inserted, and how many the
+    database refused (each then tried on its own, under a savepoint, and quarantined with the reason)."""
     feed = ff.feed
-    if feed.partitioned and result.min_business_date and result.max_business_date:
-        _ensure_partitions(cur, feed, result.min_business_date, result.max_business_date)
     columns = ", ".join(feed.column_names)
-    cur.execute(
-        f"""insert into {feed.table} ({columns}, business_date, arrived_at, load_id)
-            select {columns}, business_date, %s, %s from {staging}
-            on conflict do nothing""",
-        (ff.arrived_at, result.load_id),
-    )
-    return cur.rowcount
+    insert = (f"insert into {feed.table} ({columns}, business_date, arrived_at, load_id) "
+              f"select {columns}, business_date, %s, %s from {staging} {{where}} on conflict do nothing")
+    cur.execute("savepoint merge")
+    try:
+        cur.execute(insert.format(where=""), (ff.arrived_at, result.load_id))
+        inserted = cur.rowcount
+        cur.execute("release savepoint merge")
+        return inserted, 0
+    except psycopg2.Error:
+        if cur.connection.closed:
+            raise
+        cur.execute("rollback to savepoint merge")
+    cur.execute(f"create index if not exists {staging}_line_no on {staging} (line_no)")
+    cur.execute(f"select line_no from {staging} order by line_no")
+    inserted = refused = 0
+    as_text = ", ".join(f"{c}::text" for c in feed.column_names)
+    for (line_no,) in cur.fetchall():
+        cur.execute("savepoint merge_row")
+        try:
+            cur.execute(insert.format(where="where line_no = %s"), (ff.arrived_at, result.load_id, line_no))
+            inserted += cur.rowcount
+            cur.execute("release savepoint merge_row")
+        except psycopg2.Error as exc:
+            if cur.connection.closed:
+                raise
+            cur.execute("rollback to savepoint merge_row")
+            refused += 1
+            cur.execute(
+                f"""with bad as (delete from {staging} where line_no = %s returning *)
+                    insert into raw.evidence_quarantine (load_id, file_path, line_no, field, reason, raw_line)
+                    select %s, %s, line_no, %s, %s, concat_ws(',', {as_text}) from bad""",
+                (line_no, result.load_id, str(ff.path), exc.diag.column_name, _refused_reason(exc)),
+            )
+    cur.execute("release savepoint merge")
+    return inserted, refused
 
 
 def _staging_ddl(feed: Feed, staging: str) -> str:
@@ -455,24 +770,25 @@ def _business_date_sql(feed: Feed) -> str:
     return f"((({feed.business_at_sql}) at time zone '{FEED_TIMEZONE}')::date)"
 
 
-def _bad_any(feed: Feed) -> str:
-    return " or ".join(f"coalesce({r.bad}, false)" for r in feed.rules) or "false"
+def _bad_any(rules: tuple[RowRule, ...]) -> str:
+    return " or ".join(f"coalesce({r.bad}, false)" for r in rules) or "false"
 
 
-def _staged_stats(cur, feed: Feed, staging: str) -> tuple[int, date | None, date | None, int]:
+def _staged_stats(cur, rules: tuple[RowRule, ...], staging: str) -> tuple[int, date | None, date | None, int]:
     """Rows staged, their business date range, and how many break a rule across fields: one pass."""
-    cur.execute(f"""select count(*), min(business_date), max(business_date), count(*) filter (where {_bad_any(feed)})
+    cur.execute(f"""select count(*), min(business_date), max(business_date), count(*) filter (where {_bad_any(rules)})
                       from {staging}""")
     return cur.fetchone()
 
 
-def _quarantine_rule_breakers(cur, feed: Feed, staging: str, load_id: int, file: str) -> None:
+def _quarantine_rule_breakers(cur, feed: Feed, rules: tuple[RowRule, ...], staging: str, load_id: int,
+                              file: str) -> None:
     """Move the staged rows that break a rule across fields to the quarantine, with the first rule broken."""
-    field_case = " ".join(f"when coalesce({r.bad}, false) then '{r.field}'" for r in feed.rules)
-    reason_case = " ".join(f"when coalesce({r.bad}, false) then '{r.reason}'" for r in feed.rules)
+    field_case = " ".join(f"when coalesce({r.bad}, false) then '{r.field}'" for r in rules)
+    reason_case = " ".join(f"when coalesce({r.bad}, false) then {r.reason_expr}" for r in rules)
     as_text = ", ".join(f"{c}::text" for c in feed.column_names)
     cur.execute(
-        f"""with bad as (delete from {staging} where {_bad_any(feed)} returning *)
+        f"""with bad as (delete from {staging} where {_bad_any(rules)} returning *)
             insert into raw.evidence_quarantine (load_id, file_path, line_no, field, reason, raw_line)
             select %s, %s, line_no, case {field_case} end, case {reason_case} end, concat_ws(',', {as_text})
               from bad""",
@@ -485,17 +801,6 @@ def _months(first: date, last: date) -> Iterator[date]:
     while month <= last:
         yield month
         month = (month.replace(day=28) + (date.resolution * 4)).replace(day=1)
-
-
-def _ensure_partitions(cur, feed: Feed, first: date, last: date) -> None:
-    """One partition per business month; created once, in the loading transaction."""
-    for month in _months(first, last):
-        name = f"{feed.table}_p{month:%Y_%m}"
-        cur.execute("select to_regclass(%s)", (name,))
-        if cur.fetchone()[0] is None:
-            upper = (month.replace(day=28) + (date.resolution * 4)).replace(day=1)
-            cur.execute(f"create table {name} partition of {feed.table} for values from (%s) to (%s)",
-                        (month, upper))
 
 
 _FIXED_OFFSET_SINCE = b"1992"  # the feed time zone (China) has been UTC+8 all year since 1992 (summer time 1986-1991)
@@ -515,7 +820,7 @@ def _quoted_fields(body: bytes) -> list[bytes]:
 
 class _Rows:
     """The lines of the COPY stream made into rows of the raw table (with business_date, arrived_at and
-    load_id), cut into COPY streams so that every month has its partition before its first row is sent.
+    load_id), cut into COPY streams of at most `COPY_SEGMENT_ROWS` rows.
     """
 
     def __init__(self, lines: Iterator[bytes], feed: Feed, columns: tuple[str, ...], arrived_at: datetime,
@@ -525,11 +830,10 @@ class _Rows:
         self._suffix = f",{arrived_at.isoformat()},{load_id}\n".encode()
         self._bad = bad
         self.days: set[bytes] = set()
-        self.months: set[bytes] = set()  # months with a partition
-        self.pending: tuple[bytes, bytes] | None = next(self._derived(), None)  # (row, month) awaiting a COPY
+        self.pending: bytes | None = next(self._derived(), None)  # the row awaiting the next COPY
 
-    def _derived(self) -> Iterator[tuple[bytes, bytes]]:
-        """(row, business month) per line, until a line was bad."""
+    def _derived(self) -> Iterator[bytes]:
+        """The row of the raw table per line, until a line was bad."""
         first, *rest = self._business_at
         suffix, days, bad = self._suffix, self.days, self._bad
         for line in self._lines:
@@ -539,20 +843,20 @@ class _Rows:
             fields = body.split(b",") if b'"' not in body else _quoted_fields(body)
             day = _shanghai_date(fields[first] or next(fields[i] for i in rest if fields[i]))
             days.add(day)
-            yield body + b"," + day + suffix, day[:7]
+            yield body + b"," + day + suffix
 
     def stream(self) -> Iterator[bytes]:
-        """The rows from `pending` up to the first one of a month without a partition, or of the next segment
-        (`COPY_SEGMENT_ROWS`): that row is the next `pending`."""
-        months, pending = self.months, self.pending
+        """The rows from `pending` up to the end of the segment (`COPY_SEGMENT_ROWS`); the row after it is the
+        next `pending`."""
+        pending = self.pending
         if pending is None:
             return
-        yield pending[0]
+        yield pending
         left = COPY_SEGMENT_ROWS
-        for row, month in self._derived():
+        for row in self._derived():
             left -= 1
-            if not left or month not in months:
-                self.pending = (row, month)
+            if not left:
+                self.pending = row
                 return
             yield row
         self.pending = None
@@ -587,10 +891,9 @@ class _Stream:
 class _Quarantine:
     """Bad lines, spooled to a temporary file and copied into raw.evidence_quarantine at once."""
 
-    def __init__(self, load_id: int, file: str, shown: list[BadLine]):
+    def __init__(self, load_id: int, file: str):
         self.load_id = load_id
         self.file = file
-        self.shown = shown
         self.count = 0
         self._spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8", newline="")
         self._writer = csv.writer(self._spool)
@@ -603,8 +906,6 @@ class _Quarantine:
 
     def add(self, bad: BadLine) -> None:
         self.count += 1
-        if len(self.shown) < _SHOWN_PROBLEMS:
-            self.shown.append(bad)
         self._writer.writerow([self.load_id, self.file, bad.line_no, bad.field or "\\N", bad.reason, bad.raw_line])
 
     def flush(self, cur) -> None:

@@ -20,17 +20,19 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import BinaryIO
 
 from partnerops.evidence.feeds import Column, Feed
 
-__all__ = ["BadLine", "FileRejected", "FileRows", "check_value"]
+__all__ = ["BadLine", "FileRejected", "FileRows", "check_value", "quote"]
 
 BLOCK_SIZE = 1 << 20
 MAX_TEXT = 2000
 MAX_RAW_LINE = 10_000
+MAX_LINE_BYTES = 1 << 20  # a longer line is quarantined unread: no row comes near it
+LONG_LINE = b"\xff<a line longer than MAX_LINE_BYTES>"  # stands for such a line (compared by identity)
 
 # Byte patterns for the fast path; anything they accept, check_value accepts too.
 _DATE = (rb"(?:19|20)\d\d-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
@@ -46,9 +48,15 @@ _FAST: dict[str, bytes] = {
     "count": rb"(?:0|[1-9]\d{0,14})",
     "currency": rb"[A-Z]{3}",
 }
+# Always applied with fullmatch (never `$`, which also matches before a final line break).
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,127}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_EMPTY_HASH = hashlib.sha256(b"").digest()
+MAX_QUOTED = 200  # characters of an offending value quoted in a reason
+MAX_UTC_OFFSET = timedelta(hours=14)  # the widest offset in use (UTC+14); PostgreSQL refuses beyond 15:59
 
 
 @dataclass(frozen=True)
@@ -57,10 +65,23 @@ class BadLine:
     field: str | None
     reason: str
     raw_line: str
+    load_id: int | None = None  # the load whose quarantine holds the line, once stored
 
 
 class FileRejected(Exception):
     """The file as a whole cannot be read as this feed (header, encoding); every line is quarantined."""
+
+
+def quote(value: str) -> str:
+    """`value` for a message: quoted, and cut to its first MAX_QUOTED characters."""
+    if len(value) <= MAX_QUOTED:
+        return repr(value)
+    return f"{value[:MAX_QUOTED]!r}... ({len(value):,} characters)"
+
+
+def _printable(text: str) -> str:
+    """`text` cut to MAX_QUOTED characters, with what UTF-8 cannot hold (half surrogates) escaped."""
+    return text[:MAX_QUOTED].encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def check_value(column: Column, value: str | None) -> str | None:
@@ -72,7 +93,7 @@ def check_value(column: Column, value: str | None) -> str | None:
     kind = column.kind
     if kind == "id":
         if not _ID.fullmatch(value):
-            raise ValueError(f"{value!r} is not an id: use 1-128 letters, digits and _ . : @ / + -, "
+            raise ValueError(f"{quote(value)} is not an id: use 1-128 letters, digits and _ . : @ / + -, "
                              "starting with a letter or digit")
         return value
     if kind == "text":
@@ -81,7 +102,7 @@ def check_value(column: Column, value: str | None) -> str | None:
         return value
     if kind == "enum":
         if value not in column.values:
-            raise ValueError(f"{value!r} is not one of {', '.join(column.values)}")
+            raise ValueError(f"{quote(value)} is not one of {', '.join(column.values)}")
         return value
     if kind == "timestamp":
         return _check_timestamp(value)
@@ -91,16 +112,16 @@ def check_value(column: Column, value: str | None) -> str | None:
                 raise ValueError
             return date.fromisoformat(value).isoformat()
         except ValueError:
-            raise ValueError(f"{value!r} is not a date: write YYYY-MM-DD, e.g. 2026-11-11") from None
+            raise ValueError(f"{quote(value)} is not a date: write YYYY-MM-DD, e.g. 2026-11-11") from None
     if kind == "amount":
         return _check_amount(value)
     if kind == "count":
         if not value.isascii() or not value.isdigit() or len(value) > 15:
-            raise ValueError(f"{value!r} is not a whole number >= 0")
+            raise ValueError(f"{quote(value)} is not a whole number >= 0")
         return str(int(value))
     if kind == "currency":
         if not _CURRENCY.fullmatch(value):
-            raise ValueError(f"{value!r} is not a currency code: use three capital letters, e.g. CNY")
+            raise ValueError(f"{quote(value)} is not a currency code: use three capital letters, e.g. CNY")
         return value
     raise AssertionError(f"unknown column kind {kind}")
 
@@ -109,25 +130,28 @@ def _check_timestamp(value: str) -> str:
     try:
         ts = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not a timestamp: write ISO 8601 with a UTC offset, "
+        raise ValueError(f"{quote(value)} is not a timestamp: write ISO 8601 with a UTC offset, "
                          "e.g. 2026-11-11T00:03:12+08:00") from None
     if ts.tzinfo is None:
-        raise ValueError(f"{value!r} has no UTC offset: add one, e.g. 2026-11-11T00:03:12+08:00")
+        raise ValueError(f"{quote(value)} has no UTC offset: add one, e.g. 2026-11-11T00:03:12+08:00")
+    offset = ts.utcoffset()
+    if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+        raise ValueError(f"{quote(value)} has a UTC offset beyond the -14:00..+14:00 that time zones use")
     if not 1900 <= ts.year <= 2999:
-        raise ValueError(f"{value!r} is out of range (years 1900-2999)")
+        raise ValueError(f"{quote(value)} is out of range (years 1900-2999)")
     return ts.isoformat()
 
 
 def _check_amount(value: str) -> str:
     try:
-        amount = Decimal(value)
+        amount = Decimal(value) if _DECIMAL.fullmatch(value) else None
     except InvalidOperation:
         amount = None
     if amount is None or not amount.is_finite() or amount < 0 or amount >= Decimal(10) ** 12:
-        raise ValueError(f"{value!r} is not an amount: write a number >= 0 with at most two decimals, "
+        raise ValueError(f"{quote(value)} is not an amount: write a number >= 0 with at most two decimals, "
                          "e.g. 329.00")
     if amount != amount.quantize(Decimal("0.01")):
-        raise ValueError(f"{value!r} has more than two decimals")
+        raise ValueError(f"{quote(value)} has more than two decimals")
     return str(amount)
 
 
@@ -162,14 +186,26 @@ class FileRows:
         return self._hash.hexdigest()
 
     def _lines(self) -> Iterator[bytes]:
-        """The file's lines without their line ends; the hash covers every byte read."""
-        carry = b""
+        """The file's lines without their line ends; the hash covers every byte read.
+
+        A line longer than MAX_LINE_BYTES is not kept in memory: it comes as `LONG_LINE`.
+        """
+        carry, skipping = b"", False
         while block := self.handle.read(BLOCK_SIZE):
             self._hash.update(block)
             lines = (carry + block).split(b"\n")
             carry = lines.pop()
+            if skipping:
+                if not lines:  # the long line goes on
+                    carry = b""
+                    continue
+                lines[0], skipping = LONG_LINE, False
             yield from lines
-        if carry:
+            if len(carry) > MAX_LINE_BYTES:
+                carry, skipping = b"", True
+        if skipping:
+            yield LONG_LINE
+        elif carry:
             yield carry
 
     def copy_lines(self) -> Iterator[bytes]:
@@ -179,10 +215,18 @@ class FileRows:
             yield from self._csv(lines)
         else:
             yield from self._jsonl(lines, first_line_no=1)
+        if self.rows_in_file == 0 and self.rejected is None and self._hash.digest() == _EMPTY_HASH:
+            self.rejected = (f"the file is empty; every {self.feed.name} file starts with the header line "
+                             f"{','.join(self.feed.column_names)}" if self.fmt == "csv" else
+                             f"the file is empty; every {self.feed.name} file holds one JSON object per line")
 
     def _bad(self, line_no: int, field: str | None, reason: str, line: bytes) -> None:
         self.rows_bad += 1
         self.on_bad(BadLine(line_no, field, reason, _raw(line)))
+
+    def _long_line(self, line_no: int) -> None:
+        self._bad(line_no, None, f"the line is longer than {MAX_LINE_BYTES:,} bytes; a row is one short line (is a "
+                  "line break missing?)", b"")
 
     def _reject_rest(self, lines: Iterator[bytes], first_line_no: int, reason: str) -> None:
         self.rejected = reason
@@ -197,6 +241,8 @@ class FileRows:
         if header_line is None:
             return
         try:
+            if header_line is LONG_LINE:
+                raise FileRejected(f"line 1 is not a header: it is longer than {MAX_LINE_BYTES:,} bytes")
             header = self._header(header_line)
         except FileRejected as exc:
             self._reject_rest(lines, 2, str(exc))
@@ -223,6 +269,10 @@ class FileRows:
             raise FileRejected("the header line is not UTF-8 text") from None
         header = [h.strip() for h in next(csv.reader([text]), [])]
         expected = self.feed.column_names
+        if not set(header) & set(expected):
+            raise FileRejected(f"line 1 is not the header: every {self.feed.name} file starts with the header line "
+                               f"{','.join(expected)} (columns in any order); this file starts with "
+                               f"{quote(text)}")
         unknown = [h for h in header if h not in expected]
         missing = [c for c in expected if c not in header]
         repeated = sorted({h for h in header if header.count(h) > 1})
@@ -247,6 +297,9 @@ class FileRows:
         return pattern if column.required else pattern + b"?"
 
     def _csv_slow(self, line_no: int, line: bytes, columns: list[Column]) -> bytes | None:
+        if line is LONG_LINE:
+            self._long_line(line_no)
+            return None
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -290,22 +343,33 @@ class FileRows:
                     yield row
 
     def _json_fields(self, line_no: int, line: bytes, names: set[str]) -> dict[str, str | None] | None:
+        if line is LONG_LINE:
+            self._long_line(line_no)
+            return None
         try:
             obj = json.loads(line)
         except (UnicodeDecodeError, ValueError) as exc:
             reason = "empty line" if not line.strip() else f"not a JSON object ({exc})"
             self._bad(line_no, None, reason, line)
             return None
+        except RecursionError:
+            self._bad(line_no, None, "not a row: the JSON is nested too deeply; a row is one flat {...} object",
+                      line)
+            return None
         if not isinstance(obj, dict):
             self._bad(line_no, None, "not a JSON object: each line holds one {...} object", line)
             return None
         unknown = sorted(set(obj) - names)
         if unknown:
-            self._bad(line_no, unknown[0], f"unknown field {unknown[0]!r}; a {self.feed.name} row has the "
-                      f"fields {', '.join(self.feed.column_names)}", line)
+            self._bad(line_no, _printable(unknown[0]), f"unknown field {quote(unknown[0])}; a "
+                      f"{self.feed.name} row has the fields {', '.join(self.feed.column_names)}", line)
             return None
         out: dict[str, str | None] = {}
         for key, value in obj.items():
+            if isinstance(value, str) and (half := _SURROGATE.search(value)):
+                self._bad(line_no, key, f"holds the escape \\u{ord(half.group()):04x} at position {half.start() + 1}, "
+                          "half of a surrogate pair and no character; write the character itself", line)
+                return None
             if value is None or isinstance(value, str):
                 out[key] = value
             elif isinstance(value, int | float) and not isinstance(value, bool):

@@ -447,3 +447,79 @@ def test_sample_documents_refuses_impossible_sizes() -> None:
 
     with pytest.raises(ValueError, match="groups <= brands"):
         sample_documents(brands=3, groups=5)
+
+
+# -- patterns: no trailing line break, ASCII digits only ------------------------------------------
+
+TRAILING_BREAK_CASES = [
+    ("agreement_id: TM-2026-9001", 'agreement_id: "TM-2026-9001\\n"', "agreement_id", "is not a valid id"),
+    ("brand: {id: B9001,", 'brand: {id: "B9001\\n",', "brand.id", "is not a valid id"),
+    ("group: {id: G9001,", 'group: {id: "G9001\\n",', "group.id", "is not a valid id"),
+    ("currency: CNY}", 'currency: "CNY\\n"}', "gmv_target.currency", "is not a currency code"),
+    ("email: li.na@partners.example.com}", 'email: "li.na@partners.example.com\\n"}', "account_manager.email",
+     "is not an email address"),
+    ("  - id: launch-slot", '  - id: "launch-slot\\n"', "commitments[0].id", "is not a valid id"),
+    ("depends_on: launch-slot", 'depends_on: "launch-slot\\n"', "commitments[1].depends_on", "is not a valid id"),
+    ("signed_date: 2025-12-01", 'signed_date: "2025-12-01\\n"', "signed_date", "is not a valid date"),
+    ("  start: 2026-01-01", '  start: "2026-01-01\\n"', "term.start", "is not a valid date"),
+    ("due: 2026-02-15", 'due: "2026-02-15\\n"', "commitments[0].due", "is not a valid date"),
+    ("signed_date: 2025-12-01", 'signed_date: "\uff12\uff10\uff12\uff15-12-01"', "signed_date", "is not a valid date"),
+]
+
+
+@pytest.mark.parametrize("old, new, field, message", TRAILING_BREAK_CASES,
+                         ids=[f"{c[2]}-{i}" for i, c in enumerate(TRAILING_BREAK_CASES)])
+def test_no_id_code_or_date_accepts_a_trailing_line_break(old, new, field, message) -> None:
+    problem = only_problem(check(edit(old, new)))
+    assert problem.field == field and message in problem.message, str(problem)
+
+
+def test_every_pattern_of_the_schema_rejects_a_trailing_line_break() -> None:
+    from partnerops.agreements.model import agreement_schema
+    from partnerops.agreements.validate import schema_validator
+
+    def patterns(node) -> set[str]:
+        found: set[str] = set()
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                found.add(node["pattern"])
+            node = list(node.values())
+        if isinstance(node, list):
+            for child in node:
+                found |= patterns(child)
+        return found
+
+    # one valid value per pattern: a pattern added to the schema must be added here, and is tested
+    samples = {"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$": "TM-2026-0042", "^[a-z0-9][a-z0-9_-]{0,63}$": "launch-slot",
+               "^[A-Z]{3}$": "CNY", "^\\d{4}-\\d{2}-\\d{2}$": "2026-01-01",
+               "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$": "li.na@example.com"}
+    found = patterns(agreement_schema())
+    assert found == set(samples)
+    validator = schema_validator()
+    for pattern, good in samples.items():
+        schema = {"type": "string", "pattern": pattern}
+        assert validator.evolve(schema=schema).is_valid(good), pattern
+        assert not validator.evolve(schema=schema).is_valid(good + "\n"), pattern
+
+
+# -- paths that are not regular files: reported, never read ------------------------------------------
+
+
+def test_paths_that_are_not_regular_files_are_problems_and_never_block(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "good.yaml").write_text(GOOD, encoding="utf-8")
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    (tmp_path / "folder.yaml").mkdir()
+    (tmp_path / "folder.yaml" / "inside.yaml").write_text(GOOD, encoding="utf-8")
+    results = {r.path.name: r for r in check_paths([tmp_path])}
+    assert results["good.yaml"].ok and results["inside.yaml"].ok
+    assert [p.message for p in results["pipe.yaml"].problems] == [
+        "is a named pipe (FIFO), not a regular file; only regular files are read"]
+    assert [p.message for p in results["zero.yaml"].problems] == [
+        "is a device (a link to /dev/zero), not a regular file; only regular files are read"]
+    assert "folder.yaml" not in results
+    # named on the command line, too
+    assert only_problem(check_file(tmp_path / "pipe.yaml")).message.startswith("is a named pipe")
+    assert only_problem(check_file(Path("/dev/zero"))).message.startswith("is a device")

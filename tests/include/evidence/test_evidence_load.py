@@ -229,8 +229,8 @@ def test_cli_load_reports_bad_input_without_a_traceback(project_env, tmp_path, c
     out = capsys.readouterr()
     assert "5 loaded" in out.out and "shipments-march.csv: not loaded: name feed files" in out.out
     assert main(["load", str(tmp_path / "missing")]) == 1
-    err = capsys.readouterr().err
-    assert "no such file or folder" in err and "Traceback" not in err
+    out = capsys.readouterr()
+    assert f"{tmp_path / 'missing'}: not loaded: no such file or folder" in out.out and "Traceback" not in out.err
 
 
 # -- the fast path: a file of new, valid rows is copied straight into the raw table --------------
@@ -242,24 +242,29 @@ def load_paths(url: str) -> list[tuple]:
 
 
 def test_a_new_file_takes_the_fast_path_with_the_same_derived_columns(db_url, tmp_path, monkeypatch):
-    monkeypatch.setattr("partnerops.evidence.load.COPY_SEGMENT_ROWS", 2)  # several COPYs per month too
-    path = tmp_path / "shipments_2026-05-01.csv"
+    monkeypatch.setattr("partnerops.evidence.load.COPY_SEGMENT_ROWS", 2)  # several COPYs per file
     paid = ["2026-03-31T17:30:00Z", "2026-03-31T10:00:00+08:00", "2026-04-30T16:00:00.25+00:00",
-            "1988-06-01T23:30:00+08:00", "2026-03-15T23:59:59-05:00", "2026-04-02T08:00:00+08:00"]
-    lines = [f"O{i},B0001,{p},2030-01-01T00:00:00+08:00,,SF,WH-1" for i, p in enumerate(paid)]
+            "2026-03-15T23:59:59-05:00", "2026-04-02T08:00:00+08:00"]
+    lines = [f"O{i},B0001,{p},2026-05-02T00:00:00+08:00,,SF,WH-1" for i, p in enumerate(paid)]
+    path = tmp_path / "shipments_2026-05-01.csv"
     path.write_text("\n".join([SHIPMENTS_HEADER, *lines]) + "\n", encoding="utf-8")
-    f = load_files([path], database_url=db_url).files[0]
-    assert (f.load_path, f.rows_in_file, f.rows_loaded, f.rows_duplicate, f.rows_quarantined) == ("fast", 6, 6, 0, 0)
-    assert (f.min_business_date, f.max_business_date) == (date(1988, 6, 2), date(2026, 5, 1))
+    # summer time in Shanghai (1986-1991): a file of its own, delivered then, so its dates are plausible
+    summer = tmp_path / "shipments_1988-06-03.csv"
+    summer.write_text(f"{SHIPMENTS_HEADER}\nO9,B0001,1988-06-01T23:30:00+08:00,1988-06-02T10:00:00+08:00,,SF,WH-1\n",
+                      encoding="utf-8")
+    old, f = load_files([path, summer], database_url=db_url).files
+    assert (old.load_path, old.rows_in_file, old.rows_loaded, old.min_business_date) == ("fast", 1, 1, date(1988, 6, 2))
+    assert (f.load_path, f.rows_in_file, f.rows_loaded, f.rows_duplicate, f.rows_quarantined) == ("fast", 5, 5, 0, 0)
+    assert (f.min_business_date, f.max_business_date) == (date(2026, 3, 16), date(2026, 5, 1))
     # business_date as the staging path derives it in SQL (summer time in 1988 included)
     assert query(db_url, """select count(*) from raw.shipments
                              where business_date <> (paid_at at time zone 'Asia/Shanghai')::date""") == [(0,)]
-    assert query(db_url, "select distinct load_id, arrived_at = '2026-05-01 00:00+08' from raw.shipments") == [
-        (f.load_id, True)]
+    assert query(db_url, "select distinct load_id, arrived_at = '2026-05-01 00:00+08' from raw.shipments "
+                         "where order_id <> 'O9'") == [(f.load_id, True)]
     assert query(db_url, "select tableoid::regclass::text, count(*) from raw.shipments group by 1 order by 1") == [
         ("raw.shipments_p1988_06", 1), ("raw.shipments_p2026_03", 2), ("raw.shipments_p2026_04", 2),
         ("raw.shipments_p2026_05", 1)]
-    assert load_paths(db_url) == [("fast", 6, 6, 0, 0)]
+    assert load_paths(db_url) == [("fast", 1, 1, 0, 0), ("fast", 5, 5, 0, 0)]
 
 
 @pytest.mark.parametrize("segment_rows", [100_000, 7])
