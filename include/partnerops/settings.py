@@ -7,12 +7,16 @@ CLI, the DAGs and the tests may change the environment between calls.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 #: The Airflow connection id under which DAGs find the project database.
 AIRFLOW_CONN_ID = "partnerops_db"
+
+#: The project's slug in Cosmos' dbt docs plugin: the docs are served at `/cosmos/<slug>/dbt_docs_index.html`.
+DBT_DOCS_SLUG = "partnerops"
 
 #: Environment variables that switch off usage telemetry of Airflow, Cosmos and dbt.
 NO_TELEMETRY_ENV: dict[str, str] = {
@@ -130,6 +134,11 @@ class Settings:
     def dbt_project_dir(self) -> Path:
         return self.project_root / "dbt_project"
 
+    @property
+    def dbt_docs_dir(self) -> Path:
+        """Where each tracking run writes the dbt docs (index.html, manifest, catalog); Airflow serves them."""
+        return self.data_dir / "dbt" / "docs"
+
 
 def _normalise_url(url: str | None) -> str | None:
     """Accept the `postgres://` spelling that Airflow connections often use, as libpq does."""
@@ -173,6 +182,10 @@ def airflow_environ(settings: Settings, database_url: str | None = None) -> dict
         # Cosmos WATCHER: back up the producer's XComs to a Variable only when it fails. Its
         # default re-writes the whole, growing backup through the API on every dbt event.
         "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
+        # Cosmos' docs plugin serves the dbt docs the tracking run writes, inside the UI
+        # (Browse > dbt docs, /cosmos/partnerops/dbt_docs_index.html); the Partnerships view links there.
+        "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS": json.dumps(
+            {DBT_DOCS_SLUG: {"dir": str(settings.dbt_docs_dir), "index": "index.html", "name": "dbt docs"}}),
         "PARTNEROPS_HOME": str(settings.project_root),
         "PARTNEROPS_DATA_DIR": str(settings.data_dir),
         "PARTNEROPS_AGREEMENTS_INBOX": str(settings.agreements_inbox),

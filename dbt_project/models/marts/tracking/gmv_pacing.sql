@@ -144,7 +144,8 @@ final as (
         round(planned_cumulative_gmv, 2)::numeric(20, 2) as planned_cumulative_gmv,
         actual_gmv::numeric(20, 2) as actual_gmv,
         actual_cumulative_gmv::numeric(20, 2) as actual_cumulative_gmv,
-        round(actual_cumulative_gmv / nullif(planned_to_date_gmv, 0), 4)::numeric as pace_index
+        round(actual_cumulative_gmv / nullif(planned_to_date_gmv, 0), 4)::numeric as pace_index,
+        round(planned_to_date_gmv, 2)::numeric(20, 2) as planned_to_date_gmv
 
     from cumulated
 
