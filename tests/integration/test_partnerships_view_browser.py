@@ -159,6 +159,9 @@ def test_portfolio_inside_airflow_lists_every_agreement(page, view, artefacts):
         assert sorted(shown_agreements(frame)) == expected
         assert frame.locator("#as-of").inner_text() == view["as_of"].isoformat()
         assert page.get_by_text("Partnerships").count() >= 1  # the navigation's entry
+        frame.locator("#portfolio thead").get_by_role("link", name="Agreement").click()  # sort by agreement id
+        frame.locator("#portfolio thead th", has_text="Agreement ▲").wait_for()
+        assert shown_agreements(frame) == expected
         if os.environ.get("PARTNEROPS_README_SCREENSHOT"):  # refresh docs/img/partnerships.png
             page.screenshot(path=os.environ["PARTNEROPS_README_SCREENSHOT"])
 
@@ -224,7 +227,9 @@ def test_anonymous_is_refused(browser, view, artefacts):
             tab.goto(f"{view['base']}/partnerops/")
             assert "/auth/login" in tab.url
             assert "TM-2026" not in tab.content()
-        for path in ("/partnerops/", "/partnerops/portfolio.csv", "/partnerops/attention"):
+        for path in ("/partnerops/", "/partnerops/portfolio.csv", "/partnerops/attention",
+                     "/partnerops/agreements/TM-2026-0001", "/cosmos/partnerops/dbt_docs_index.html",
+                     "/cosmos/partnerops/manifest.json"):
             assert httpx.get(f"{view['base']}{path}", follow_redirects=False).status_code == 401, path
     finally:
         context.close()
