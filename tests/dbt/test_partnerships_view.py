@@ -224,7 +224,35 @@ def test_as_of_picker_and_groups(client, marts):
     assert rows_of(one, "portfolio", "agreement")
 
 
-def test_now_is_not_needed(marts):
-    # the built-at time is when dbt ran, not the as-of date
+def test_an_unreachable_database_is_a_clear_error(token):
+    from fastapi.testclient import TestClient
+
+    from partnerops.ui import create_app
+
+    app = create_app(database_url="postgresql://nobody@127.0.0.1:9/nowhere")
+    resp = TestClient(app, headers={"Authorization": f"Bearer {token}"}).get("/")
+    assert resp.status_code == 503 and "cannot reach the project database" in resp.text
+
+
+def test_pages_say_when_the_marts_were_built(client, marts):
     built = query(marts["url"], "select max(built_at) from marts.mart_builds")[0][0]
     assert built is not None and built.date() >= datetime.now().date() - timedelta(days=1)
+    assert built.strftime("%Y-%m-%d %H:%M") in client.get("/attention").text
+
+
+def test_pages_split_long_lists_and_the_csv_has_them_all(client, marts, monkeypatch):
+    import partnerops.ui.app as ui_app
+
+    monkeypatch.setattr(ui_app, "PAGE_SIZE", 2)
+    params = {"sort": "agreement"}
+    pages = [client.get("/", params={**params, "page": n}).text for n in (1, 2, 3)]
+    shown = [a for html in pages for a in rows_of(html, "portfolio", "agreement")]
+    listed = [r["agreement_id"] for r in csv.DictReader(io.StringIO(client.get("/portfolio.csv", params=params).text))]
+    assert shown == listed == [f"TM-2026-000{i}" for i in range(1, 6)]
+    assert 'rel="next"' in pages[0] and 'rel="next"' not in pages[2] and "Page 3 of 3" in pages[2]
+    expected = query(marts["url"], """select count(*) from marts.commitment_statuses
+                                       where as_of_date = %s and status in ('at_risk', 'breached')""",
+                     (marts["a2"],))[0][0]
+    queue = [i for n in range(1, (expected + 1) // 2 + 2)
+             for i in rows_of(client.get("/attention", params={"page": n}).text, "attention", "instance")]
+    assert len(queue) == len(set(queue)) == expected

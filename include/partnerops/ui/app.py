@@ -28,11 +28,11 @@ from urllib.parse import urlencode
 
 import jinja2
 import psycopg2
-import psycopg2.extras
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from partnerops.dbt import PG_OPTIONS
 from partnerops.settings import AIRFLOW_CONN_ID, DBT_DOCS_SLUG, get_settings
 from partnerops.ui import charts, queries
 from partnerops.ui.words import PILLARS, SIDES, STATUS_LABELS, plain_reason
@@ -42,6 +42,9 @@ __all__ = ["DBT_DOCS_SLUG", "create_app", "airflow_database_url"]
 log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates" / "ui"
+
+#: Rows per page of the portfolio and the attention queue (the CSV has every row).
+PAGE_SIZE = 100
 
 #: The columns of the portfolio table and its CSV, in order: (header, row key).
 PORTFOLIO_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -135,10 +138,16 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
 
     @contextmanager
     def cursor() -> Iterator[Any]:
-        conn = psycopg2.connect(url(), application_name="partnerops-ui", connect_timeout=10)
+        try:
+            # JIT compilation costs seconds on these short queries and saves nothing (as for dbt)
+            conn = psycopg2.connect(url(), application_name="partnerops-ui", connect_timeout=10, options=PG_OPTIONS)
+        except psycopg2.Error as exc:
+            log.warning("Partnerships view: cannot connect to the project database: %s", exc)
+            raise HTTPException(503, f"cannot reach the project database (connection {AIRFLOW_CONN_ID!r}): "
+                                     f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}") from None
         try:
             conn.set_session(readonly=True, autocommit=False)
-            with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            with conn.cursor() as cur:
                 yield cur
         finally:
             conn.close()
@@ -191,22 +200,23 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
             raise HTTPException(400, str(exc)) from None
 
     @app.get("/", response_class=HTMLResponse)
-    def portfolio_page(request: Request, as_of: str | None = None) -> HTMLResponse:
+    def portfolio_page(request: Request, as_of: str | None = None, page_number: int = Query(1, alias="page", ge=1),
+                       ) -> HTMLResponse:
         filters = filters_from(request)
         with cursor() as cur:
             info = load(as_of, cur)
-            rows = queries.portfolio(cur, info.as_of, filters)
+            shown = queries.portfolio(cur, info.as_of, filters, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
             headline = queries.portfolio_headline(cur, info.as_of)
             options = queries.filter_options(cur, info.as_of)
-        return page(request, "portfolio.html", info, rows=rows, headline=headline, options=options, filters=filters,
-                    columns=PORTFOLIO_COLUMNS)
+        return page(request, "portfolio.html", info, shown=shown, rows=shown.rows, headline=headline,
+                    options=options, filters=filters, page_number=page_number)
 
     @app.get("/portfolio.csv")
     def portfolio_csv(request: Request, as_of: str | None = None) -> Response:
         filters = filters_from(request)
         with cursor() as cur:
             info = load(as_of, cur)
-            rows = queries.portfolio(cur, info.as_of, filters)
+            rows = queries.portfolio(cur, info.as_of, filters, details=False).rows
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow([h for h, _ in PORTFOLIO_COLUMNS])
@@ -216,13 +226,15 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
             "Content-Disposition": f'attachment; filename="portfolio_{info.as_of.isoformat()}.csv"'})
 
     @app.get("/attention", response_class=HTMLResponse)
-    def attention_page(request: Request, as_of: str | None = None, account_manager: str | None = None) -> HTMLResponse:
+    def attention_page(request: Request, as_of: str | None = None, account_manager: str | None = None,
+                       page_number: int = Query(1, alias="page", ge=1)) -> HTMLResponse:
         with cursor() as cur:
             info = load(as_of, cur)
-            rows = queries.attention_queue(cur, info.as_of, account_manager or None)
+            shown = queries.attention_queue(cur, info.as_of, account_manager or None, limit=PAGE_SIZE,
+                                            offset=(page_number - 1) * PAGE_SIZE)
             options = queries.filter_options(cur, info.as_of)
-        return page(request, "attention.html", info, rows=rows, options=options,
-                    account_manager=account_manager or "")
+        return page(request, "attention.html", info, shown=shown, rows=shown.rows, options=options,
+                    account_manager=account_manager or "", page_number=page_number)
 
     @app.get("/agreements/{agreement_id}", response_class=HTMLResponse)
     def agreement_page(request: Request, agreement_id: str, as_of: str | None = None) -> HTMLResponse:
@@ -247,7 +259,7 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
             groups = queries.group_rows(cur, info.as_of, group_id)
             if not groups:
                 raise HTTPException(404, f"no group {group_id!r} in the marts as of {info.as_of}")
-            rows = queries.portfolio(cur, info.as_of, queries.Filters(group_id=group_id))
+            rows = queries.portfolio(cur, info.as_of, queries.Filters(group_id=group_id)).rows
         return page(request, "group.html", info, g=groups[0], rows=rows)
 
     return app

@@ -14,11 +14,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from partnerops.ui.words import ATTENTION_STATUSES, PILLARS, SIDES, STATUSES, status_rank, worst_status
+from partnerops.ui.words import ATTENTION_STATUSES, PILLARS, SIDES, STATUS_LABELS, STATUSES, status_rank
 
 __all__ = [
-    "SORT_KEYS", "Filters", "MartsInfo", "NoMarts", "agreement_detail", "attention_queue", "filter_options",
-    "group_rows", "marts_info", "portfolio", "portfolio_headline",
+    "SORT_KEYS", "Filters", "MartsInfo", "NoMarts", "Page", "agreement_detail", "attention_queue", "fetch_all",
+    "fetch_one", "filter_options", "group_rows", "marts_info", "portfolio", "portfolio_headline",
 ]
 
 Row = dict[str, Any]
@@ -42,31 +42,36 @@ class MartsInfo:
 def marts_info(cur: Any, as_of: date | None) -> MartsInfo:
     """The as-of dates the marts hold (newest first), the date to show, and when the marts were built."""
     cur.execute("select to_regclass('marts.commitment_statuses') is not null as ok")
-    if not cur.fetchone()["ok"]:
+    if not fetch_one(cur)["ok"]:
         raise NoMarts("the marts have not been built yet: run commitment tracking (the commitment_tracking DAG "
                       "or `partnerops status --refresh`)")
-    cur.execute("select distinct as_of_date from marts.commitment_statuses order by as_of_date desc")
-    dates = [r["as_of_date"] for r in cur.fetchall()]
+    # the dates, newest first, by a skip scan of the primary key (as_of_date, commitment_instance_id)
+    cur.execute("""with recursive dates as (
+                       select max(as_of_date) as as_of_date from marts.commitment_statuses
+                       union all
+                       select (select max(as_of_date) from marts.commitment_statuses as s
+                                where s.as_of_date < d.as_of_date)
+                         from dates d where d.as_of_date is not null
+                   )
+                   select as_of_date from dates where as_of_date is not null""")
+    dates = [r["as_of_date"] for r in fetch_all(cur)]
     if not dates:
         raise NoMarts("the marts hold no commitment statuses yet: run commitment tracking")
     if as_of is not None and as_of not in dates:
         raise NoMarts(f"the marts hold no statuses as of {as_of}; pick one of the dates they hold")
     built_at = None
     cur.execute("select to_regclass('marts.mart_builds') is not null as ok")
-    if cur.fetchone()["ok"]:
+    if fetch_one(cur)["ok"]:
         cur.execute("select max(built_at) as built_at from marts.mart_builds")
-        built_at = cur.fetchone()["built_at"]
+        built_at = fetch_one(cur)["built_at"]
     return MartsInfo(as_of=as_of or dates[0], dates=dates, built_at=built_at)
 
 
 # -- portfolio -------------------------------------------------------------------------------------
 
-#: Sortable columns of the portfolio and group lists: key -> (label, row key).
-SORT_KEYS: dict[str, str] = {
-    "brand": "brand_name", "group": "group_name", "account_manager": "account_manager_email",
-    "term": "term_start_date", "platform_score": "platform_score", "brand_score": "brand_score",
-    "at_risk": "at_risk_count", "breached": "breached_count", "gmv_pace": "pace_index", "agreement": "agreement_id",
-}
+#: The portfolio's sort keys (query parameter `sort`).
+SORT_KEYS: tuple[str, ...] = ("brand", "group", "account_manager", "term", "platform_score", "brand_score",
+                              "at_risk", "breached", "gmv_pace", "agreement")
 
 
 @dataclass(frozen=True)
@@ -99,122 +104,179 @@ class Filters:
         return out
 
 
-_PORTFOLIO_SQL = """
-with statuses as (
-    select * from marts.commitment_statuses
-     where as_of_date = %(as_of)s and status <> 'superseded'
-),
-chosen as (
-    select distinct agreement_id from statuses
-     where (%(am)s::text is null or account_manager_email = %(am)s)
+#: The portfolio's sort keys, as the SQL expressions they order by (never user input).
+_SORT_SQL: dict[str, str] = {
+    "brand": "brand_name", "group": "group_name", "account_manager": "account_manager_email",
+    "term": "term_start_date", "platform_score": "platform_score", "brand_score": "brand_score",
+    "at_risk": "at_risk_count", "breached": "breached_count", "gmv_pace": "pace_index", "agreement": "agreement_id",
+}
+
+_FULFILMENT_CTE = """
+fulfilment as (
+    select agreement_id, min(brand_id) as brand_id, min(brand_name) as brand_name, min(group_id) as group_id,
+           min(group_name) as group_name, min(account_manager_email) as account_manager_email,
+           max(weighted_score) filter (where obligor = 'platform') as platform_score,
+           max(weighted_score) filter (where obligor = 'brand') as brand_score,
+           sum(at_risk_count)::integer as at_risk_count, sum(breached_count)::integer as breached_count
+      from marts.agreement_fulfilment
+     where as_of_date = %(as_of)s
+       and (%(am)s::text is null or account_manager_email = %(am)s)
        and (%(group_id)s::text is null or group_id = %(group_id)s)
+     group by agreement_id
+),
+matching as (
+    -- with a pillar, side or status filter: the agreements with an instance that matches all three
+    select distinct agreement_id
+      from marts.commitment_statuses
+     where as_of_date = %(as_of)s and status <> 'superseded'
        and (%(pillar)s::text is null or pillar = %(pillar)s)
        and (%(side)s::text is null or obligor = %(side)s)
        and (%(status)s::text is null or status = %(status)s)
-)
-select fulfilment.*, versions.term_start_date, versions.term_end_date, versions.agreement_version
-  from marts.agreement_fulfilment as fulfilment
-  join chosen using (agreement_id)
-  left join lateral (
-      select v.term_start_date, v.term_end_date, v.agreement_version
-        from marts.agreement_versions as v
-       where v.agreement_id = fulfilment.agreement_id
-         and v.agreement_version = (select max(agreement_version) from statuses s
-                                     where s.agreement_id = fulfilment.agreement_id)
-  ) as versions on true
- where fulfilment.as_of_date = %(as_of)s
-"""
+),
+chosen as (
+    select fulfilment.* from fulfilment
+     where not %(by_instance)s or agreement_id in (select agreement_id from matching)
+)"""
+
+_GMV_TERMS_CTE = """
+gmv as (
+    select agreement_id, max(gmv_target_amount) as gmv_target_amount,
+           max(gmv_target_currency) as gmv_target_currency, max(actual_cumulative_gmv) as actual_gmv,
+           max(planned_to_date_gmv) as planned_to_date_gmv, max(pace_index) as pace_index
+      from marts.gmv_pacing
+     where as_of_date = %(as_of)s and agreement_id in (select agreement_id from {scope})
+     group by agreement_id
+),
+terms as (
+    -- the term of the version that applies on the as-of date
+    select distinct on (agreement_id) agreement_id, agreement_version, term_start_date, term_end_date
+      from marts.agreement_versions
+     where known_from_date <= %(as_of)s and agreement_id in (select agreement_id from {scope})
+     order by agreement_id, agreement_version desc
+)"""
+
+_PORTFOLIO_COLUMNS = """{rows}.*, terms.agreement_version, terms.term_start_date, terms.term_end_date,
+       gmv.actual_gmv, gmv.planned_to_date_gmv, gmv.gmv_target_amount, gmv.gmv_target_currency, gmv.pace_index"""
+
+#: Sorting by a column of the agreement's scores: page first, then GMV and terms for the page only.
+_PORTFOLIO_PAGE_FIRST_SQL = """with {fulfilment},
+page as (
+    select * from chosen order by {order} nulls last, agreement_id limit %(limit)s offset %(offset)s
+),
+{gmv_terms}
+select {columns}
+  from page left join gmv using (agreement_id) left join terms using (agreement_id)
+ order by {order} nulls last, agreement_id"""
+
+#: Sorting by GMV pace or term: those for every chosen agreement, then the page.
+_PORTFOLIO_JOIN_FIRST_SQL = """with {fulfilment},
+{gmv_terms}
+select {columns}
+  from chosen left join gmv using (agreement_id) left join terms using (agreement_id)
+ order by {order} nulls last, agreement_id
+ limit %(limit)s offset %(offset)s"""
 
 _COUNTS = ("at_risk", "breached", "delivered", "delivered_late", "on_track", "pending", "insufficient_data",
            "excused", "waived")
 
 
-def _sort(rows: list[Row], key: str, descending: bool) -> list[Row]:
-    field_name = SORT_KEYS[key]
-
-    def value(row: Row) -> tuple:
-        v = row.get(field_name)
-        # empty values last in either direction
-        return (v is None, v if v is not None else 0, row["agreement_id"] if "agreement_id" in row else "")
-
-    present = [r for r in rows if r.get(field_name) is not None]
-    missing = [r for r in rows if r.get(field_name) is None]
-    present.sort(key=value, reverse=descending)
-    missing.sort(key=lambda r: r.get("agreement_id") or r.get("group_id") or "")
-    return present + missing
+def fetch_all(cur: Any) -> list[Row]:
+    """The cursor's rows as dicts (faster than a dict cursor for wide results)."""
+    names = [c.name for c in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def portfolio(cur: Any, as_of: date, filters: Filters) -> list[Row]:
-    """One row per agreement with both sides' scores and counts, the heat map and GMV, filtered and sorted."""
-    cur.execute(_PORTFOLIO_SQL, {"as_of": as_of, "am": filters.account_manager, "group_id": filters.group_id,
-                                 "pillar": filters.pillar, "side": filters.side, "status": filters.status})
-    by_agreement: dict[str, Row] = {}
-    for f in cur.fetchall():
-        row = by_agreement.setdefault(f["agreement_id"], {
-            "agreement_id": f["agreement_id"], "agreement_version": f["agreement_version"],
-            "brand_id": f["brand_id"], "brand_name": f["brand_name"], "group_id": f["group_id"],
-            "group_name": f["group_name"], "account_manager_email": f["account_manager_email"],
-            "term_start_date": f["term_start_date"], "term_end_date": f["term_end_date"],
-            "at_risk_count": 0, "breached_count": 0,
-        })
-        side = f["obligor"]
-        row[f"{side}_score"] = f["weighted_score"]
-        row[f"{side}_counts"] = {s: f[f"{s}_count"] for s in _COUNTS if f[f"{s}_count"]}
-        row["at_risk_count"] += f["at_risk_count"]
-        row["breached_count"] += f["breached_count"]
-    if not by_agreement:
-        return []
-    ids = list(by_agreement)
-    for row in by_agreement.values():
+def fetch_one(cur: Any) -> Row | None:
+    row = cur.fetchone()
+    return None if row is None else dict(zip([c.name for c in cur.description], row, strict=True))
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row]
+    total: int
+    offset: int
+    limit: int | None
+
+
+def portfolio(cur: Any, as_of: date, filters: Filters, *, limit: int | None = None, offset: int = 0,
+              details: bool = True) -> Page:
+    """The agreements matching the filters, sorted, `limit` of them from `offset`.
+
+    Each row has brand, group, account manager, term, both sides' scores, at-risk and
+    breached counts and GMV; with `details`, also counts by status per side and the
+    pillar × side heat map (`heat_cells`: per side, per pillar, the worst status and a title).
+    """
+    params = {"as_of": as_of, "am": filters.account_manager, "group_id": filters.group_id,
+              "pillar": filters.pillar, "side": filters.side, "status": filters.status,
+              "by_instance": bool(filters.pillar or filters.side or filters.status), "limit": limit, "offset": offset}
+    order = _SORT_SQL[filters.sort] + (" desc" if filters.descending else "")
+    page_first = filters.sort not in ("gmv_pace", "term")
+    template = _PORTFOLIO_PAGE_FIRST_SQL if page_first else _PORTFOLIO_JOIN_FIRST_SQL
+    scope = "page" if page_first else "chosen"
+    cur.execute(template.format(fulfilment=_FULFILMENT_CTE.strip(),
+                                gmv_terms=_GMV_TERMS_CTE.strip().format(scope=scope),
+                                columns=_PORTFOLIO_COLUMNS.format(rows=scope), order=order), params)
+    rows = fetch_all(cur)
+    total = len(rows) + offset
+    if limit is not None and (len(rows) == limit or (not rows and offset)):
+        cur.execute(f"with {_FULFILMENT_CTE.strip()} select count(*) as n from chosen", params)
+        total = fetch_one(cur)["n"]
+    if rows and details:
+        _add_details(cur, as_of, rows)
+    return Page(rows=rows, total=total, offset=offset, limit=limit)
+
+
+def _add_details(cur: Any, as_of: date, rows: list[Row]) -> None:
+    by_id = {r["agreement_id"]: r for r in rows}
+    ids = list(by_id)
+    for row in rows:
+        row["platform_counts"], row["brand_counts"] = {}, {}
         row["heat"] = {}
-        row.setdefault("platform_score", None)
-        row.setdefault("brand_score", None)
-        row.setdefault("platform_counts", {})
-        row.setdefault("brand_counts", {})
-        row.update(gmv_target_amount=None, gmv_target_currency=None, actual_gmv=None, planned_to_date_gmv=None,
-                   pace_index=None)
-    cur.execute("""select agreement_id, pillar, obligor, array_agg(status) as statuses
+    cur.execute("""select agreement_id, pillar, obligor, status, count(*) as n
                      from marts.commitment_statuses
                     where as_of_date = %s and status <> 'superseded' and agreement_id = any(%s)
-                    group by agreement_id, pillar, obligor""", (as_of, ids))
-    for cell in cur.fetchall():
-        counts: dict[str, int] = defaultdict(int)
-        for s in cell["statuses"]:
-            counts[s] += 1
-        by_agreement[cell["agreement_id"]]["heat"][(cell["pillar"], cell["obligor"])] = {
-            "worst": worst_status(cell["statuses"]),
-            "counts": dict(sorted(counts.items(), key=lambda kv: status_rank(kv[0]))),
-        }
-    cur.execute("""select agreement_id, max(gmv_target_amount) as gmv_target_amount,
-                          max(gmv_target_currency) as gmv_target_currency,
-                          max(actual_cumulative_gmv) as actual_gmv, max(planned_to_date_gmv) as planned_to_date_gmv,
-                          max(pace_index) as pace_index
-                     from marts.gmv_pacing where as_of_date = %s and agreement_id = any(%s)
-                    group by agreement_id""", (as_of, ids))
-    for g in cur.fetchall():
-        by_agreement[g["agreement_id"]].update({k: v for k, v in g.items() if k != "agreement_id"})
-    return _sort(list(by_agreement.values()), filters.sort, filters.descending)
+                    group by agreement_id, pillar, obligor, status""", (as_of, ids))
+    for agreement_id, pillar, side, status, n in cur.fetchall():
+        row = by_id[agreement_id]
+        counts = row.setdefault(f"{side}_counts", {})
+        counts[status] = counts.get(status, 0) + n
+        row["heat"].setdefault((pillar, side), {})[status] = n
+    for row in rows:
+        for side in SIDES:
+            row[f"{side}_counts"] = dict(sorted(row[f"{side}_counts"].items(), key=lambda kv: status_rank(kv[0])))
+        cells = []
+        for side in SIDES:
+            line = []
+            for pillar in PILLARS:
+                counts = row["heat"].get((pillar, side))
+                if not counts:
+                    line.append(("none", f"{pillar} · {side}: nothing owed"))
+                    continue
+                ordered = sorted(counts.items(), key=lambda kv: status_rank(kv[0]))
+                line.append((ordered[0][0], f"{pillar} · {side}: "
+                             + ", ".join(f"{n} {STATUS_LABELS.get(s, s).lower()}" for s, n in ordered)))
+            cells.append(line)
+        row["heat_cells"] = cells
 
 
 def portfolio_headline(cur: Any, as_of: date) -> Row:
     """The whole portfolio: agreements, GMV target and to date against plan, at risk and breached by side."""
-    cur.execute("""select count(distinct agreement_id) as agreements,
-                          count(distinct group_id) as groups_count
-                     from marts.commitment_statuses where as_of_date = %s""", (as_of,))
-    head: Row = dict(cur.fetchone())
-    cur.execute("""select obligor, status, count(*) as n from marts.commitment_statuses
-                    where as_of_date = %s and status = any(%s) group by obligor, status""",
-                (as_of, list(ATTENTION_STATUSES)))
+    cur.execute("""select count(distinct agreement_id) as agreements, count(distinct group_id) as groups_count
+                     from marts.agreement_fulfilment where as_of_date = %s""", (as_of,))
+    head: Row = fetch_one(cur) or {}
+    cur.execute("""select obligor, sum(at_risk_count)::integer as at_risk, sum(breached_count)::integer as breached
+                     from marts.agreement_fulfilment where as_of_date = %s group by obligor""", (as_of,))
     head["by_side"] = {side: {s: 0 for s in ATTENTION_STATUSES} for side in SIDES}
-    for r in cur.fetchall():
-        head["by_side"].setdefault(r["obligor"], {})[r["status"]] = r["n"]
+    for r in fetch_all(cur):
+        head["by_side"][r["obligor"]] = {"at_risk": r["at_risk"], "breached": r["breached"]}
     cur.execute("""select sum(target) as target, sum(actual) as actual, sum(planned) as planned,
                           min(currency) as currency, count(*) as agreements
                      from (select agreement_id, max(gmv_target_amount) as target, max(gmv_target_currency) as currency,
                                   max(actual_cumulative_gmv) as actual, max(planned_to_date_gmv) as planned
                              from marts.gmv_pacing where as_of_date = %s group by agreement_id) per_agreement""",
                 (as_of,))
-    gmv = cur.fetchone()
+    gmv = fetch_one(cur)
     head["gmv_target"] = gmv["target"]
     head["gmv_actual"] = gmv["actual"]
     head["gmv_planned"] = gmv["planned"]
@@ -226,40 +288,65 @@ def portfolio_headline(cur: Any, as_of: date) -> Row:
 
 def filter_options(cur: Any, as_of: date) -> Row:
     """The values the portfolio's filters offer, from the date's statuses."""
-    cur.execute("""select distinct account_manager_email from marts.commitment_statuses
+    cur.execute("""select distinct account_manager_email from marts.agreement_fulfilment
                     where as_of_date = %s order by 1""", (as_of,))
-    ams = [r["account_manager_email"] for r in cur.fetchall()]
-    cur.execute("""select distinct group_id, group_name from marts.commitment_statuses
+    ams = [r["account_manager_email"] for r in fetch_all(cur)]
+    cur.execute("""select distinct group_id, group_name from marts.agreement_fulfilment
                     where as_of_date = %s order by group_name, group_id""", (as_of,))
-    groups = [(r["group_id"], r["group_name"]) for r in cur.fetchall()]
+    groups = [(r["group_id"], r["group_name"]) for r in fetch_all(cur)]
     return {"account_managers": ams, "groups": groups, "pillars": PILLARS, "sides": SIDES, "statuses": STATUSES}
 
 
 # -- attention queue -------------------------------------------------------------------------------
 
-def attention_queue(cur: Any, as_of: date, account_manager: str | None = None) -> list[Row]:
-    """Every at-risk or breached instance on the date, most urgent first, with its decisions so far."""
+_ATTENTION_COLUMNS = (
+    "commitment_instance_id", "agreement_id", "brand_name", "account_manager_email", "commitment_id", "instance_key",
+    "commitment_title", "pillar", "obligor", "kind", "status", "status_reason", "is_disputed", "due_date",
+    "breach_date", "warning_date", "evidence_count", "progress_value", "progress_target", "weight", "as_of_date",
+)
+_ATTENTION_ORDER = "due_date, (status = 'breached') desc, weight desc, agreement_id, commitment_id, instance_key"
+
+
+def attention_queue(cur: Any, as_of: date, account_manager: str | None = None, *, limit: int | None = None,
+                    offset: int = 0) -> Page:
+    """Every at-risk or breached instance on the date, most urgent first, with its decisions so far.
+
+    Most urgent: the earliest due date (the longest overdue), then breached before at
+    risk, then the heaviest. `awaiting_decision`: nobody has decided on it or disputed it.
+    """
     cur.execute(
-        """select s.*, (s.due_date - s.as_of_date) as days_to_due,
-                  decided.decisions
-             from marts.commitment_statuses as s
-             left join lateral (
-                 select array_agg(d.decision || ' by ' || d.decided_by order by d.recorded_at) as decisions
-                   from marts.commitment_decisions as d
-                  where d.agreement_id = s.agreement_id and d.commitment_id = s.commitment_id
-                    and (d.instance_key is null or d.instance_key = s.instance_key)
-                    and d.recorded_at < s.as_of_date + 1
-             ) as decided on true
-            where s.as_of_date = %(as_of)s and s.status = any(%(statuses)s)
-              and (%(am)s::text is null or s.account_manager_email = %(am)s)
-            order by s.due_date, (s.status = 'breached') desc, s.weight desc, s.agreement_id, s.commitment_id,
-                     s.instance_key""",
-        {"as_of": as_of, "statuses": list(ATTENTION_STATUSES), "am": account_manager},
+        f"""with queue as (
+                select {", ".join(_ATTENTION_COLUMNS)}, (due_date - as_of_date) as days_to_due
+                  from marts.commitment_statuses
+                 where as_of_date = %(as_of)s and status = any(%(statuses)s)
+                   and (%(am)s::text is null or account_manager_email = %(am)s)
+                 order by {_ATTENTION_ORDER}
+                 limit %(limit)s offset %(offset)s
+            )
+            select queue.*, decided.decisions
+              from queue
+              left join lateral (
+                  select array_agg(d.decision || ' by ' || d.decided_by order by d.recorded_at) as decisions
+                    from marts.commitment_decisions as d
+                   where d.agreement_id = queue.agreement_id and d.commitment_id = queue.commitment_id
+                     and (d.instance_key is null or d.instance_key = queue.instance_key)
+                     and d.recorded_at < queue.as_of_date + 1
+              ) as decided on true
+             order by {_ATTENTION_ORDER}""",
+        {"as_of": as_of, "statuses": list(ATTENTION_STATUSES), "am": account_manager, "limit": limit,
+         "offset": offset},
     )
-    rows = [dict(r) for r in cur.fetchall()]
+    rows = fetch_all(cur)
     for row in rows:
         row["awaiting_decision"] = not row["decisions"] and not row["is_disputed"]
-    return rows
+    total = len(rows) + offset
+    if limit is not None and (len(rows) == limit or (not rows and offset)):
+        cur.execute("""select count(*) as n from marts.commitment_statuses
+                        where as_of_date = %(as_of)s and status = any(%(statuses)s)
+                          and (%(am)s::text is null or account_manager_email = %(am)s)""",
+                    {"as_of": as_of, "statuses": list(ATTENTION_STATUSES), "am": account_manager})
+        total = fetch_one(cur)["n"]
+    return Page(rows=rows, total=total, offset=offset, limit=limit)
 
 
 # -- one agreement -------------------------------------------------------------------------------------
@@ -285,21 +372,21 @@ def agreement_detail(cur: Any, as_of: date, agreement_id: str) -> AgreementDetai
     """Everything the agreement page shows, as of the date; None if the marts know no such agreement then."""
     cur.execute("""select * from marts.commitment_statuses where as_of_date = %s and agreement_id = %s
                     order by pillar, obligor, commitment_id, agreement_version, instance_key""", (as_of, agreement_id))
-    rows = [dict(r) for r in cur.fetchall()]
+    rows = fetch_all(cur)
     if not rows:
         return None
     current = [r for r in rows if r["status"] != "superseded"]
     version = max((r["agreement_version"] for r in current), default=max(r["agreement_version"] for r in rows))
     cur.execute("""select * from marts.agreement_versions where agreement_id = %s order by agreement_version""",
                 (agreement_id,))
-    versions = [dict(r) for r in cur.fetchall()]
+    versions = fetch_all(cur)
     header = next((v for v in versions if v["agreement_version"] == version), None) or {
         "brand_name": rows[0]["brand_name"], "group_name": rows[0]["group_name"], "group_id": rows[0]["group_id"],
         "account_manager_email": rows[0]["account_manager_email"], "agreement_version": version}
     versions = [v for v in versions if v["agreement_version"] <= version]
     cur.execute("""select * from marts.agreement_fulfilment where as_of_date = %s and agreement_id = %s""",
                 (as_of, agreement_id))
-    fulfilment = {r["obligor"]: dict(r) for r in cur.fetchall()}
+    fulfilment = {r["obligor"]: r for r in fetch_all(cur)}
 
     # status history: the snapshot's spells up to the date, one lane per current instance
     cur.execute("""select h.commitment_instance_id, h.status, h.dbt_valid_from::date as valid_from,
@@ -308,8 +395,8 @@ def agreement_detail(cur: Any, as_of: date, agreement_id: str) -> AgreementDetai
                     where h.agreement_id = %s and h.dbt_valid_from::date <= %s
                     order by h.commitment_instance_id, h.dbt_valid_from""", (agreement_id, as_of))
     timeline: dict[str, list[Row]] = defaultdict(list)
-    for r in cur.fetchall():
-        timeline[r["commitment_instance_id"]].append(dict(r))
+    for r in fetch_all(cur):
+        timeline[r["commitment_instance_id"]].append(r)
     lanes = {r["commitment_instance_id"] for r in current}
     timeline = {k: v for k, v in timeline.items() if k in lanes}
     starts = [s["valid_from"] for spells in timeline.values() for s in spells]
@@ -317,23 +404,23 @@ def agreement_detail(cur: Any, as_of: date, agreement_id: str) -> AgreementDetai
     cur.execute("""select * from marts.recurring_on_time_rates where as_of_date = %s and agreement_id = %s
                       and agreement_version = %s order by obligor, pillar, commitment_id""",
                 (as_of, agreement_id, version))
-    on_time = [dict(r) for r in cur.fetchall()]
+    on_time = fetch_all(cur)
     cur.execute("""select * from marts.threshold_windows where as_of_date = %s and agreement_id = %s
                     order by commitment_id, window_start_date""", (as_of, agreement_id))
-    windows = [dict(r) for r in cur.fetchall()]
+    windows = fetch_all(cur)
     cur.execute("""select as_of_date, commitment_id, instance_key, progress_value, progress_target, status
                      from marts.commitment_statuses
                     where agreement_id = %s and kind = 'quota' and as_of_date <= %s and status <> 'superseded'
                     order by commitment_id, instance_key, as_of_date""", (agreement_id, as_of))
     quota: dict[str, list[Row]] = defaultdict(list)
-    for r in cur.fetchall():
-        quota[f"{r['commitment_id']} {r['instance_key']}".strip()].append(dict(r))
+    for r in fetch_all(cur):
+        quota[f"{r['commitment_id']} {r['instance_key']}".strip()].append(r)
     cur.execute("""select * from marts.gmv_pacing where as_of_date = %s and agreement_id = %s order by pacing_month""",
                 (as_of, agreement_id))
-    gmv = [dict(r) for r in cur.fetchall()]
+    gmv = fetch_all(cur)
     cur.execute("""select * from marts.commitment_decisions where agreement_id = %s and recorded_at < %s::date + 1
                     order by recorded_at""", (agreement_id, as_of))
-    decisions = [dict(r) for r in cur.fetchall()]
+    decisions = fetch_all(cur)
     return AgreementDetail(
         agreement_id=agreement_id, header=header, versions=versions, fulfilment=fulfilment,
         instances=sorted(current, key=lambda r: (PILLARS.index(r["pillar"]) if r["pillar"] in PILLARS else 9,
@@ -379,7 +466,7 @@ def group_rows(cur: Any, as_of: date, group_id: str | None = None) -> list[Row]:
                       and (%s::text is null or group_id = %s) order by group_name, group_id""",
                 (as_of, group_id, group_id))
     groups: dict[str, Row] = {}
-    for r in cur.fetchall():
+    for r in fetch_all(cur):
         g = groups.setdefault(r["group_id"], {"group_id": r["group_id"], "group_name": r["group_name"],
                                               "agreement_count": 0, "heat": {}, "warning_count": 0,
                                               "breached_count": 0, "insufficient_data_count": 0,
@@ -396,7 +483,7 @@ def group_rows(cur: Any, as_of: date, group_id: str | None = None) -> list[Row]:
     cur.execute("""select group_id, count(distinct agreement_id) as agreements from marts.commitment_statuses
                     where as_of_date = %s and (%s::text is null or group_id = %s) group by group_id""",
                 (as_of, group_id, group_id))
-    counts = {r["group_id"]: r["agreements"] for r in cur.fetchall()}
+    counts = {r["group_id"]: r["agreements"] for r in fetch_all(cur)}
     for g in groups.values():
         g["agreement_count"] = counts.get(g["group_id"], g["agreement_count"])
         for side in SIDES:

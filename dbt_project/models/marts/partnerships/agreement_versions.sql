@@ -10,6 +10,22 @@ agreement_versions as (
 
 ),
 
+known as (
+
+    select
+        *,
+        -- the same rule as int_agreement_versions_resolved: the first version counts from its
+        -- signing, an amendment from the day it was taken in (in the agreement's time zone)
+        case
+            when agreement_version = min(agreement_version) over (partition by agreement_id)
+                then least(signed_date, {{ local_date('loaded_at', 'timezone') }})
+            else {{ local_date('loaded_at', 'timezone') }}
+        end as known_from_date
+
+    from agreement_versions
+
+),
+
 final as (
 
     select
@@ -31,9 +47,10 @@ final as (
         signed_date::date as signed_date,
         term_start_date::date as term_start_date,
         term_end_date::date as term_end_date,
-        loaded_at::timestamptz as loaded_at
+        loaded_at::timestamptz as loaded_at,
+        known_from_date::date as known_from_date
 
-    from agreement_versions
+    from known
 
 )
 
