@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import sys
@@ -136,6 +137,8 @@ def time_pages(url: str, requests: int) -> dict[str, dict[str, float]]:
 
 
 def main() -> int:
+    for name in ("httpx", "httpx2"):  # one line per request otherwise
+        logging.getLogger(name).setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--sizes", type=int, nargs="+", default=[160, 10_000])
