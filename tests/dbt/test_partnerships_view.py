@@ -237,7 +237,10 @@ def test_an_unreachable_database_is_a_clear_error(token):
 def test_pages_say_when_the_marts_were_built(client, marts):
     built = query(marts["url"], "select max(built_at) from marts.mart_builds")[0][0]
     assert built is not None and built.date() >= datetime.now().date() - timedelta(days=1)
-    assert built.strftime("%Y-%m-%d %H:%M") in client.get("/attention").text
+    from zoneinfo import ZoneInfo
+
+    local = built.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert local.strftime("%Y-%m-%d %H:%M") in client.get("/attention").text
 
 
 def test_pages_split_long_lists_and_the_csv_has_them_all(client, marts, monkeypatch):

@@ -163,7 +163,9 @@ def test_portfolio_inside_airflow_lists_every_agreement(page, view, artefacts):
         frame.locator("#portfolio thead th", has_text="Agreement ▲").wait_for()
         assert shown_agreements(frame) == expected
         if os.environ.get("PARTNEROPS_README_SCREENSHOT"):  # refresh docs/img/partnerships.png
+            page.set_viewport_size({"width": 1180, "height": 600})
             page.screenshot(path=os.environ["PARTNEROPS_README_SCREENSHOT"])
+            page.set_viewport_size({"width": 1400, "height": 900})
 
 
 def test_a_filter_narrows_and_the_csv_matches(page, view, artefacts):
@@ -193,8 +195,16 @@ def test_attention_queue_lists_every_at_risk_and_breached_instance(page, view, a
     assert expected, "the scenario needs something at risk or breached"
     with kept(page, artefacts, "attention"):
         tab = partnerships(page, view, "/attention")
-        shown = tab.locator("#attention tbody tr[data-instance]").evaluate_all(
-            "rows => rows.map(r => r.dataset.instance)")
+        assert tab.locator("#attention-count").inner_text() == str(len(expected))
+        shown: list[str] = []
+        while True:  # every page of the queue
+            shown += tab.locator("#attention tbody tr[data-instance]").evaluate_all(
+                "rows => rows.map(r => r.dataset.instance)")
+            following = tab.locator("a[rel=next]")
+            if not following.count():
+                break
+            following.click()
+            tab.wait_for_load_state()
         assert len(shown) == len(expected) and set(shown) == expected
 
 

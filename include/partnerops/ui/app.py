@@ -20,11 +20,12 @@ import io
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import jinja2
 import psycopg2
@@ -34,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from partnerops.dbt import PG_OPTIONS
 from partnerops.settings import AIRFLOW_CONN_ID, DBT_DOCS_SLUG, get_settings
+from partnerops.tracking import OPS_TIMEZONE
 from partnerops.ui import charts, queries
 from partnerops.ui.words import PILLARS, SIDES, STATUS_LABELS, plain_reason
 
@@ -79,8 +81,14 @@ def _templates() -> jinja2.Environment:
                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(STATUS_LABELS=STATUS_LABELS, PILLARS=PILLARS, SIDES=SIDES, plain_reason=plain_reason,
                        charts=charts)
-    env.filters.update(score=_score, money=_money, pct=_pct, label=lambda s: STATUS_LABELS.get(s, s))
+    env.filters.update(score=_score, money=_money, pct=_pct, label=lambda s: STATUS_LABELS.get(s, s),
+                       local=_local_time)
     return env
+
+
+def _local_time(value: datetime) -> str:
+    """An instant in the operations' time zone (the agreements' and the Airflow UI's default)."""
+    return value.astimezone(ZoneInfo(OPS_TIMEZONE)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _score(value: Any) -> str:

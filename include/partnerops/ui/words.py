@@ -52,10 +52,11 @@ def worst_status(statuses: list[str]) -> str | None:
 
 
 def _num(value: Any) -> str:
+    """3 -> "3", 1.5123 -> "1.5": counts read as counts, paces to one decimal."""
     if value is None:
         return "?"
-    if isinstance(value, Decimal | float) and value == int(value):
-        return str(int(value))
+    if isinstance(value, Decimal | float):
+        return str(int(value)) if value == int(value) else f"{float(value):.1f}"
     return str(value)
 
 
