@@ -68,6 +68,9 @@ def run_demo(*, full_scale: bool = False) -> int:
         print("start it with `make serve` (or `partnerops serve --port PORT`), then open http://localhost:8080")
         print(f"login: {ADMIN_USER} / {ensure_admin_password(settings)}")
         print(ui_guide("http://localhost:8080", settings.registry_path))
+        print("Partnerships view (portfolio, attention queue, agreements, groups): "
+              "http://localhost:8080/plugin/partnerships")
+        print("dbt docs inside Airflow (Browse > dbt docs): http://localhost:8080/plugin/dbt-docs")
     finally:
         stop_embedded()
     print(f"\nDone in {time.monotonic() - started:.1f} s.")

@@ -7,6 +7,7 @@ CLI, the DAGs and the tests may change the environment between calls.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,8 @@ FEED_TIMEZONE = "Asia/Shanghai"
 AGREEMENT_DEFAULT_TIMEZONE = FEED_TIMEZONE
 #: The start date of every DAG of the project: midnight on the ops clock (`catchup=False`).
 DAG_START_DATE = datetime(2026, 1, 1, tzinfo=ZoneInfo(FEED_TIMEZONE))
+#: The project's slug in Cosmos' dbt docs plugin: the docs are served at `/cosmos/<slug>/dbt_docs_index.html`.
+DBT_DOCS_SLUG = "partnerops"
 
 #: Environment variables that switch off usage telemetry of Airflow, Cosmos and dbt.
 NO_TELEMETRY_ENV: dict[str, str] = {
@@ -171,6 +174,11 @@ class Settings:
     def dbt_project_dir(self) -> Path:
         return self.project_root / "dbt_project"
 
+    @property
+    def dbt_docs_dir(self) -> Path:
+        """Where each tracking run writes the dbt docs (index.html, manifest, catalog); Airflow serves them."""
+        return self.data_dir / "dbt" / "docs"
+
 
 def _normalise_url(url: str | None) -> str | None:
     """Accept the `postgres://` spelling that Airflow connections often use, as libpq does."""
@@ -215,6 +223,10 @@ def airflow_environ(settings: Settings, database_url: str | None = None) -> dict
         # Cosmos WATCHER: back up the producer's XComs to a Variable only when it fails. Its
         # default re-writes the whole, growing backup through the API on every dbt event.
         "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
+        # Cosmos' docs plugin serves the dbt docs the tracking run writes, inside the UI
+        # (Browse > dbt docs, /cosmos/partnerops/dbt_docs_index.html); the Partnerships view links there.
+        "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS": json.dumps(
+            {DBT_DOCS_SLUG: {"dir": str(settings.dbt_docs_dir), "index": "index.html", "name": "dbt docs"}}),
         "PARTNEROPS_HOME": str(settings.project_root),
         "PARTNEROPS_DATA_DIR": str(settings.data_dir),
         "PARTNEROPS_AGREEMENTS_INBOX": str(settings.agreements_inbox),

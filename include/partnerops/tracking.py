@@ -48,7 +48,7 @@ def manifest_path(settings: Settings | None = None) -> Path:
 
 def docs_dir(settings: Settings | None = None) -> Path:
     """Where `dbt docs generate` writes the static site (index.html, manifest, catalog)."""
-    return (settings or get_settings()).data_dir / "dbt" / "docs"
+    return (settings or get_settings()).dbt_docs_dir
 
 
 def build_manifest(settings: Settings | None = None, url: str | None = None) -> Path:

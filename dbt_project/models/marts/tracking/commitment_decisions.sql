@@ -20,6 +20,7 @@ final as (
         commitment_id::text as commitment_id,
         nullif(instance_key, '')::text as instance_key,
         decision::text as decision,
+        decision_comment::text as decision_comment,
         decided_by::text as decided_by,
         decided_at::timestamptz as decided_at,
         recorded_at::timestamptz as recorded_at

@@ -214,7 +214,8 @@ final as (
         actual_cumulative_gmv::numeric(20, 2) as actual_cumulative_gmv,
         round(actual_cumulative_gmv / nullif(planned_to_date_gmv, 0), 4)::numeric as pace_index,
         pacing_status::text as pacing_status,
-        pacing_reason::text as pacing_reason
+        pacing_reason::text as pacing_reason,
+        round(planned_to_date_gmv, 2)::numeric(20, 2) as planned_to_date_gmv
 
     from cumulated
 
