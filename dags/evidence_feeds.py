@@ -19,6 +19,9 @@ them with `partnerops.evidence.load` (the same code as `partnerops load`): one t
 per file, duplicates counted and never stored twice, bad rows quarantined with their line and
 reason (`raw.evidence_quarantine`), counts per file in `raw.evidence_loads`.
 
+A path in the inbox that cannot be loaded (a folder, a named pipe, an unreadable file) is
+skipped and named by `check_<feed>_inbox`, which then fails, once the good files are in.
+
 **Emits** the Asset `partnerops.evidence.<feed>` when at least one file was loaded, with
 `files`, `rows_in_file`, `rows_loaded`, `rows_duplicate`, `rows_quarantined`,
 `min_business_date`, `max_business_date` and `load_ids` in the event's extra; the
@@ -63,12 +66,20 @@ def _load_task(dag_id: str, feed: str):
         from partnerops.evidence.load import load_delivered
 
         totals = load_delivered(feed, triggered_by=f"airflow:{dag_id}")
-        if not totals["files"]:
+        if totals["files"]:
+            outlet_events[asset].extra = totals
+        elif not totals["not_loaded"]:
             raise AirflowSkipException(f"no new {feed} files in the inbox")
-        outlet_events[asset].extra = totals
         return totals
 
-    return load()
+    @task(task_id=f"check_{feed}_inbox", retries=0)
+    def check_inbox(totals: dict) -> None:
+        """Fail (and tell the on-call address) when a path in the inbox could not be loaded."""
+        from partnerops.evidence.load import raise_for_not_loaded
+
+        raise_for_not_loaded(totals)
+
+    check_inbox(load())
 
 
 def _evidence_dag(dag_id: str, pillar: str, feeds: tuple[str, ...]) -> None:

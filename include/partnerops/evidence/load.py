@@ -79,7 +79,8 @@ from partnerops.files import UnreadableFile, open_input
 from partnerops.settings import FEED_TIMEZONE, Settings, get_settings
 
 __all__ = ["FileLoad", "LoadReport", "Window", "ensure_partitions", "find_feed_files", "load_delivered", "load_file",
-           "load_files", "load_inbox", "pending_files", "plausible_window", "prepare_partitions", "prepare_session"]
+           "load_files", "load_inbox", "pending_files", "plausible_window", "prepare_partitions", "prepare_session",
+           "raise_for_not_loaded"]
 
 log = logging.getLogger(__name__)
 
@@ -308,12 +309,25 @@ def load_inbox(feed: str, *, database_url: str, inbox: Path, up_to: date | None 
 def load_delivered(feed: str, *, triggered_by: str = "airflow", settings: Settings | None = None,
                    today: date | None = None) -> dict[str, Any]:
     """What an evidence DAG runs: load the files of `feed` delivered by today (in the feed time zone)."""
+    from partnerops import as_of
     from partnerops.db import database_url
 
     settings = settings or get_settings()
-    today = today or datetime.now(BUSINESS_TZ).date()
+    today = today or as_of.today()
     return load_inbox(feed, database_url=database_url(settings), inbox=settings.evidence_inbox / feed,
                       up_to=today, triggered_by=triggered_by)
+
+
+def raise_for_not_loaded(totals: dict[str, Any]) -> None:
+    """Fail when the inbox held paths that could not be loaded (the good files are in already).
+
+    An evidence DAG runs this after its load, so that a folder, named pipe or unreadable file in
+    the inbox fails the run and reaches the on-call address, instead of only a log line.
+    """
+    not_loaded = totals.get("not_loaded") or []
+    if not_loaded:
+        raise UserError(f"{len(not_loaded)} path(s) in the {totals.get('feed', 'evidence')} inbox could not be "
+                        "loaded; fix or remove them (the other files were loaded):\n" + "\n".join(not_loaded))
 
 
 def prepare_session(conn: psycopg2.extensions.connection) -> None:
