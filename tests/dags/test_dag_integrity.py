@@ -21,6 +21,7 @@ import pytest
 
 from partnerops.agreements.sample import write_sample_corpus
 from partnerops.agreements.validate import check_file
+from partnerops.assets import EVIDENCE_FEEDS
 from partnerops.registry import registry_entry, write_registry
 from partnerops.settings import airflow_environ, get_settings
 from partnerops.tracking import build_manifest
@@ -36,7 +37,7 @@ print(json.dumps({
             "tags": sorted(dag.tags),
             "fileloc": dag.fileloc,
             "doc_md": bool(dag.doc_md),
-            "retries": [t.retries for t in dag.tasks],
+            "retries": {t.task_id: t.retries for t in dag.tasks},
         }
         for dag_id, dag in bag.dags.items()
     },
@@ -95,13 +96,19 @@ def test_every_dag_file_imports_without_errors(parsed):
     assert expected <= dag_files, f"DAG files that define no DAG: {expected - dag_files}"
 
 
+#: Tasks that fail at once by design: an evidence inbox check reports paths the load could not
+#: take, and a retry would see the same paths (the on-call address hears at the first failure).
+NOT_RETRIED = {f"check_{feed}_inbox" for feed in EVIDENCE_FEEDS}
+
+
 def test_every_dag_has_tags_docs_and_retries(parsed):
     result, _ = parsed
     assert result["dags"], "no DAGs were found"
     for dag_id, dag in result["dags"].items():
         assert "partnerops" in dag["tags"], dag_id
         assert dag["doc_md"], f"{dag_id} has no doc_md"
-        assert all(r >= 1 for r in dag["retries"]), f"{dag_id} has tasks without retries"
+        without = {task_id for task_id, retries in dag["retries"].items() if retries < 1}
+        assert without <= NOT_RETRIED, f"{dag_id} has tasks without retries: {sorted(without - NOT_RETRIED)}"
 
 
 def test_parsing_makes_no_database_connection(parsed):
