@@ -177,3 +177,21 @@ def test_the_alerts_read_no_raw_table_but_their_own_ledger():
     alerts = get_settings().project_root / "include" / "partnerops" / "alerts"
     raw = {name for path in alerts.glob("*.py") for name in re.findall(r"\braw\.(\w+)", path.read_text())}
     assert raw <= {"alerts", "alert_digests", "alert_deliveries"}, raw
+
+
+def test_the_overview_explains_every_status_and_metric(manifest):
+    """The docs' front page is the glossary: every status of the seed, every score and metric, with examples."""
+    import csv
+
+    overview = manifest["docs"]["doc.partnerops.__overview__"]["block_contents"]
+    seed = manifest["nodes"]["seed.partnerops.status_scores"]
+    with open(Path(seed["root_path"]) / seed["original_file_path"], newline="") as fh:
+        statuses = [row["status"] for row in csv.DictReader(fh)]
+    assert len(statuses) == 11
+    for status in statuses:
+        assert f"| `{status}` |" in overview, f"the overview's status table lacks {status}"
+    for term in ("Weighted score", "On-time rate", "Quota pace", "error budget", "Burn rate", "GMV pace index",
+                 "provisional", "final", "How to read a scorecard", "A due date is the whole local day",
+                 "delivered on or before that date", "effective date"):
+        assert term in overview, term
+    assert overview.count("*Example") >= 8
