@@ -17,6 +17,7 @@ from datetime import date, timedelta
 
 import pytest
 import yaml
+from mart_docs import mart_nodes, undescribed
 from tracking_data import add_campaign, add_daily_loads, dbt, local, query
 
 from partnerops.agreements.sample import sample_documents, write_sample_corpus
@@ -63,7 +64,7 @@ def scenario(dbt_db_url, dbt_target, tmp_path_factory):
     dbt(url, dbt_target, "build", as_of=a1)
     dbt(url, dbt_target, "run", as_of=a2)
     dbt(url, dbt_target, "build", "--exclude", "test_type:unit", as_of=a3)
-    return {"url": url, "a1": a1, "a2": a2, "a3": a3, "s1": s1}
+    return {"url": url, "a1": a1, "a2": a2, "a3": a3, "s1": s1, "target": dbt_target}
 
 
 def _status(url: str, as_of: date, agreement: str, commitment: str) -> list[tuple]:
@@ -87,6 +88,22 @@ def test_build_passes_and_fills_every_mart(scenario):
                   values ('TM-2026-0001', 'launch-slot', null, 'dispute', 'checking', 'am@example.com', now())""")
     assert query(url, """select agreement_id, instance_key, decision from marts.commitment_decisions""") == [
         ("TM-2026-0001", None, "dispute")]
+
+
+def test_every_built_mart_column_is_described(scenario):
+    """Every column of every mart table and view, and of the snapshot, as built, has a description."""
+    import json
+
+    manifest = json.loads((scenario["target"] / "manifest.json").read_text())
+    marts = mart_nodes(manifest)
+    built: dict[str, list[str]] = {}
+    for name, column in query(scenario["url"], """select table_name, column_name
+                                                             from information_schema.columns
+                                                            where table_schema in ('marts', 'snapshots')"""):
+        built.setdefault(name, []).append(column)
+    assert set(built) == set(marts), "a relation in marts/snapshots that is no mart, or a mart not built"
+    assert len(built["commitment_status_snapshots"]) > len(built["commitment_statuses"])  # + dbt_valid_from, …
+    assert undescribed(manifest, built) == []
 
 
 def test_evidence_that_arrived_later_is_ignored_on_the_earlier_date(scenario):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mart_docs import mart_nodes, primary_key_tests, undescribed
 from tracking_data import dbt
 
 PUBLIC_MARTS = {"commitment_statuses", "agreement_fulfilment", "brand_scorecards", "group_scorecards",
@@ -67,7 +68,7 @@ def test_every_rule_has_a_unit_test(manifest):
 
 
 def _relations_read(*modules: str) -> set[str]:
-    """The marts a module's SQL names: `marts.<name>` or `{schema}.<name>`."""
+    """The marts and snapshots a module's SQL names: `marts.<name>`, `snapshots.<name>` or `{schema}.<name>`."""
     import re
 
     from partnerops.settings import get_settings
@@ -75,7 +76,7 @@ def _relations_read(*modules: str) -> set[str]:
     root = get_settings().project_root / "include" / "partnerops"
     found: set[str] = set()
     for module in modules:
-        found |= set(re.findall(r"(?:\bmarts|\{schema\})\.(\w+)", (root / module).read_text()))
+        found |= set(re.findall(r"(?:\bmarts|\bsnapshots|\{schema\})\.(\w+)", (root / module).read_text()))
     return found
 
 
@@ -88,6 +89,84 @@ def test_exposures_declare_exactly_what_the_code_reads(manifest):
         "alerts/status.py", "alerts/run.py", "alerts/demo.py", "alerts/routing.py", "alerts/rules.py")
     assert exposures["agreement_dags"] == _relations_read("agreement_dags.py") == {"commitment_statuses"}
     assert exposures["partnerops_status_cli"] == _relations_read("status.py") == {"commitment_statuses"}
+    assert exposures["partnerships_view"] == _relations_read("ui/queries.py", "ui/app.py") == {
+        "agreement_fulfilment", "agreement_versions", "commitment_decisions", "commitment_statuses", "gmv_pacing",
+        "group_scorecards", "mart_builds", "recurring_on_time_rates", "threshold_windows",
+        "commitment_status_snapshots"}
+
+
+def test_exposures_name_their_pages_with_urls(manifest):
+    exposures = {e["name"]: e for e in manifest["exposures"].values()}
+    view = exposures["partnerships_view"]
+    assert view["url"] == "/plugin/partnerships"
+    for page in ("/partnerops/", "/partnerops/attention", "/partnerops/agreements/<agreement_id>",
+                 "/partnerops/groups", "/partnerops/portfolio.csv"):
+        assert page in view["description"], page
+    alerts = exposures["sla_alerts"]
+    assert alerts["url"] == "/dags/sla_alerts"
+    from partnerops.alerts.rules import RULES, WINDOW_WARNING_SHARES, window_rule
+
+    for rule in (*RULES, *(window_rule(share) for share in WINDOW_WARNING_SHARES)):
+        assert f"`{rule}`" in alerts["description"], f"sla_alerts does not describe the rule {rule}"
+
+
+#: Exposure parents the evaluator's governance rules flag, kept on purpose (README, Design).
+EXPOSED_VIEWS = {"commitment_decisions"}  # a decision counts at once, without a rebuild
+EXPOSED_SNAPSHOTS = {"commitment_status_snapshots"}  # the status history exists only as the snapshot
+
+
+def test_exposures_read_public_contracted_tables(manifest):
+    """dbt-project-evaluator's exposure rules: parents are public, contracted, tables (documented exceptions)."""
+    for exposure in manifest["exposures"].values():
+        for parent_id in exposure["depends_on"]["nodes"]:
+            parent = manifest["nodes"][parent_id]
+            where = f"{exposure['name']} -> {parent['name']}"
+            if parent["resource_type"] == "snapshot":
+                assert parent["name"] in EXPOSED_SNAPSHOTS, where
+                continue
+            assert parent["access"] == "public", f"{where}: access is {parent['access']}"
+            assert parent["config"]["contract"]["enforced"], f"{where}: no enforced contract"
+            assert parent["config"]["materialized"] in ("table", "incremental") or parent["name"] in EXPOSED_VIEWS, (
+                f"{where}: {parent['config']['materialized']}")
+
+
+def test_every_mart_and_its_columns_are_described(manifest):
+    """Every mart and snapshot has a description, and so has every column its YAML lists.
+
+    The YAML lists every column of a contracted mart (dbt checks that on build);
+    `test_dbt_build.py` also compares the built tables' columns with the docs.
+    """
+    assert {"commitment_statuses", "customer_months", "mart_builds", "commitment_status_snapshots"} <= set(
+        mart_nodes(manifest))
+    assert undescribed(manifest) == []
+
+
+def test_the_docs_check_finds_an_undescribed_mart_or_column(manifest):
+    import copy
+
+    broken = copy.deepcopy(manifest)
+    nodes = {n["name"]: n for n in broken["nodes"].values() if n["resource_type"] in ("model", "snapshot")}
+    nodes["gmv_pacing"]["columns"]["pace_index"]["description"] = ""
+    nodes["mart_builds"]["description"] = " "
+    assert undescribed(broken, {"customer_months": ["customer_id", "loyalty_tier"]}) == [
+        "customer_months.loyalty_tier", "gmv_pacing.pace_index", "mart_builds"]
+
+
+def test_every_mart_has_a_primary_key_test(manifest):
+    tests = primary_key_tests(manifest)
+    assert [name for name, found in tests.items() if not found] == []
+    assert tests["commitment_statuses"] == ["unique_combination_of_columns(as_of_date, commitment_instance_id)"]
+    assert tests["commitment_status_snapshots"] == ["unique + not_null(dbt_scd_id)"]
+
+
+def test_the_primary_key_check_finds_a_mart_without_one(manifest):
+    import copy
+
+    broken = copy.deepcopy(manifest)
+    for node in broken["nodes"].values():
+        if node["resource_type"] == "test" and node.get("attached_node") == "model.partnerops.gmv_pacing":
+            node["attached_node"] = "model.partnerops.somewhere_else"
+    assert primary_key_tests(broken)["gmv_pacing"] == []
 
 
 def test_the_alerts_read_no_raw_table_but_their_own_ledger():
@@ -98,3 +177,21 @@ def test_the_alerts_read_no_raw_table_but_their_own_ledger():
     alerts = get_settings().project_root / "include" / "partnerops" / "alerts"
     raw = {name for path in alerts.glob("*.py") for name in re.findall(r"\braw\.(\w+)", path.read_text())}
     assert raw <= {"alerts", "alert_digests", "alert_deliveries"}, raw
+
+
+def test_the_overview_explains_every_status_and_metric(manifest):
+    """The docs' front page is the glossary: every status of the seed, every score and metric, with examples."""
+    import csv
+
+    overview = manifest["docs"]["doc.partnerops.__overview__"]["block_contents"]
+    seed = manifest["nodes"]["seed.partnerops.status_scores"]
+    with open(Path(seed["root_path"]) / seed["original_file_path"], newline="") as fh:
+        statuses = [row["status"] for row in csv.DictReader(fh)]
+    assert len(statuses) == 11
+    for status in statuses:
+        assert f"| `{status}` |" in overview, f"the overview's status table lacks {status}"
+    for term in ("Weighted score", "On-time rate", "Quota pace", "error budget", "Burn rate", "GMV pace index",
+                 "provisional", "final", "How to read a scorecard", "A due date is the whole local day",
+                 "delivered on or before that date", "effective date"):
+        assert term in overview, term
+    assert overview.count("*Example") >= 8
