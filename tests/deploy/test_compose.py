@@ -132,6 +132,16 @@ def test_every_variable_is_documented_in_the_env_example() -> None:
             assert "change-me" in documented[name], name
 
 
+def test_the_warehouse_is_its_own_database_in_the_env_example() -> None:
+    from urllib.parse import urlsplit
+
+    env = env_example()
+    warehouse, metadata = urlsplit(env["PARTNEROPS_DATABASE_URL"]), urlsplit(env["AIRFLOW_METADATA_DATABASE_URL"])
+    assert warehouse.path != metadata.path  # the same server by default, never the same database
+    assert warehouse.path == "/partnerops" and "create database partnerops" in (
+        COMPOSE_FILE.parent / "deploy" / "postgres" / "initdb.sql").read_text(encoding="utf-8")
+
+
 def test_airflow_settings_are_the_settings_definition(compose: dict[str, Any],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """x-airflow-common's environment is `airflow_environ()` for the image's layout, plus the deployment's keys."""
