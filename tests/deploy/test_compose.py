@@ -21,6 +21,7 @@ from deploy_files import (
     DATABASE_URL_KEYS,
     DOCKERFILE,
     ENV_EXAMPLE,
+    VAR_REF,
     airflow_command_problems,
     dockerfile_env,
     env_example,
@@ -232,5 +233,7 @@ def test_the_init_script_runs_every_step_in_order_and_stops_at_the_first_failure
     steps = [" ".join(c) for c in script_commands(script)]
     assert steps == ["airflow db migrate", "partnerops db upgrade", "partnerops dbt-manifest",
                      "partnerops admin-password"]
-    # The placeholders of .env.example stop it before anything is written.
+    # The placeholders of .env.example stop it before anything is written: it sees every secret.
     assert script.index("change-me") < script.index("airflow db migrate")
+    init_env = " ".join(str(v) for v in compose["services"]["airflow-init"]["environment"].values())
+    assert {m["name"] for m in VAR_REF.finditer(init_env)} >= set(_required_variables())
