@@ -237,3 +237,37 @@ def test_the_init_script_runs_every_step_in_order_and_stops_at_the_first_failure
     assert script.index("change-me") < script.index("airflow db migrate")
     init_env = " ".join(str(v) for v in compose["services"]["airflow-init"]["environment"].values())
     assert {m["name"] for m in VAR_REF.finditer(init_env)} >= set(_required_variables())
+
+
+def _run_init_script(compose: dict[str, Any], tmp_path: Path, env: dict[str, str],
+                     failing: str = "") -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """airflow-init's script under bash, with `airflow` and `partnerops` stand-ins that log their arguments."""
+    script = compose["services"]["airflow-init"]["command"][1].replace("$$", "$")
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.log"
+    bin_dir.mkdir(parents=True)
+    for name in ("airflow", "partnerops"):
+        stub = bin_dir / name
+        stub.write_text(f'#!/bin/bash\necho "{name} $*" >> {calls}\n[ "{name} $*" != "{failing}" ]\n')
+        stub.chmod(0o755)
+    proc = subprocess.run(["bash", "-c", script], env={"PATH": f"{bin_dir}:/usr/bin:/bin", **env},
+                          capture_output=True, text=True, timeout=60, check=False)
+    return proc, calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_the_init_script_refuses_placeholders_and_stops_at_a_failed_step(compose: dict[str, Any],
+                                                                          tmp_path: Path) -> None:
+    proc, calls = _run_init_script(compose, tmp_path / "a", {"REDIS_PASSWORD": "change-me-redis-password",
+                                                             "AIRFLOW_JWT_SECRET": "f00d"})
+    assert proc.returncode == 1 and calls == []
+    assert "REDIS_PASSWORD" in proc.stderr and "AIRFLOW_JWT_SECRET" not in proc.stderr
+    assert "change-me-redis-password" not in proc.stderr  # names, never values
+
+    proc, calls = _run_init_script(compose, tmp_path / "b", {"REDIS_PASSWORD": "f00d"},
+                                   failing="partnerops db upgrade")
+    assert proc.returncode != 0
+    assert calls == ["airflow db migrate", "partnerops db upgrade"]
+
+    proc, calls = _run_init_script(compose, tmp_path / "c", {"REDIS_PASSWORD": "f00d"})
+    assert proc.returncode == 0, proc.stderr
+    assert calls == ["airflow db migrate", "partnerops db upgrade", "partnerops dbt-manifest",
+                     "partnerops admin-password"]
