@@ -10,8 +10,8 @@ Airflow 3 needs to run DAGs for real, with `airflow_environ()` plus:
   database for serve (kept, so runs and their history survive restarts);
 - `LocalExecutor`, and the API server on a chosen port, which also serves the Execution API
   that task processes talk to;
-- the simple auth manager, with one `admin` user whose password is kept in
-  `<AIRFLOW_HOME>/simple_auth_manager_passwords.json`.
+- the simple auth manager's `admin` user (configured by `airflow_environ()`), whose password
+  is generated once into `<AIRFLOW_HOME>/simple_auth_manager_passwords.json`.
 
 Components: `scheduler`, `dag-processor`, `triggerer` (deferrable sensors and deadline
 callbacks run there) and `api-server`. Each writes its output to `<AIRFLOW_HOME>/logs/<name>.out`.
@@ -47,15 +47,14 @@ import httpx
 
 from partnerops.db import create_database, describe, drop_database, with_database
 from partnerops.errors import UserError
-from partnerops.settings import Settings, airflow_environ, get_settings
+from partnerops.settings import AIRFLOW_ADMIN_USER, Settings, airflow_environ, get_settings
 
 log = logging.getLogger(__name__)
 
 #: Every component a DAG run needs; `triggerer` runs deferred sensors and deadline callbacks.
 COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer")
-ADMIN_USER = "admin"
+ADMIN_USER = AIRFLOW_ADMIN_USER
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
-_SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
 
 class AirflowRuntimeError(RuntimeError):
@@ -113,9 +112,6 @@ def runtime_environ(
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": str(not unpause_new_dags),
-        "AIRFLOW__CORE__AUTH_MANAGER": _SIMPLE_AUTH_MANAGER,
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(api_port),
         "AIRFLOW__API__BASE_URL": f"http://localhost:{api_port}",
@@ -140,14 +136,19 @@ def _stable_secret(home: Path, name: str) -> str:
     return path.read_text().strip()
 
 
-def ensure_admin_password(settings: Settings) -> str:
-    """The admin user's password, generated once into the simple auth manager's passwords file."""
-    path = settings.airflow_home / "simple_auth_manager_passwords.json"
+def ensure_admin_password(settings: Settings, password: str | None = None) -> str:
+    """The admin user's password in the simple auth manager's passwords file.
+
+    With `password`, it is set (a deployment's `AIRFLOW_ADMIN_PASSWORD`); without, one is
+    generated the first time and kept.
+    """
+    path = settings.airflow_passwords_file
     passwords: dict[str, str] = {}
     if path.exists() and path.read_text().strip():
         passwords = json.loads(path.read_text())
-    if ADMIN_USER not in passwords:
-        passwords[ADMIN_USER] = secrets.token_urlsafe(12)
+    wanted = password if password is not None else passwords.get(ADMIN_USER) or secrets.token_urlsafe(12)
+    if passwords.get(ADMIN_USER) != wanted:
+        passwords[ADMIN_USER] = wanted
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(passwords) + "\n")
         path.chmod(0o600)
@@ -426,7 +427,7 @@ def serve(*, port: int = 8080, settings: Settings | None = None) -> int:
         with running_airflow(project_url, meta_database=meta_database, settings=settings,
                              api_port=port, unpause_new_dags=False, parallelism=4) as af:
             print(f"\nAirflow UI: http://localhost:{port}\nlogin:      {ADMIN_USER} / {af.password}\n"
-                  f"(password kept in {settings.airflow_home / 'simple_auth_manager_passwords.json'}; "
+                  f"(password kept in {settings.airflow_passwords_file}; "
                   f"component logs in {af.log_dir})\nPress Ctrl-C to stop.", flush=True)
             try:
                 while True:

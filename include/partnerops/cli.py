@@ -168,6 +168,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return serve(port=args.port)
 
 
+def _cmd_admin_password(args: argparse.Namespace) -> int:
+    from partnerops.airflow_runtime import ensure_admin_password
+    from partnerops.settings import AIRFLOW_ADMIN_USER, get_settings
+
+    password = os.environ.get("AIRFLOW_ADMIN_PASSWORD", "")
+    if not password.strip():
+        raise UserError("AIRFLOW_ADMIN_PASSWORD is not set; set it to the Airflow UI password of "
+                        f"`{AIRFLOW_ADMIN_USER}` (see .env.example)")
+    settings = get_settings()
+    ensure_admin_password(settings, password)
+    print(f"Airflow UI login `{AIRFLOW_ADMIN_USER}` set in {settings.airflow_passwords_file}")
+    return EXIT_OK
+
+
 def _cmd_dbt_manifest(args: argparse.Namespace) -> int:
     from partnerops.tracking import build_manifest
 
@@ -249,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("serve", _cmd_serve, "Start Airflow (UI, scheduler, ...) on the project database until Ctrl-C.")
     p.add_argument("--port", type=int, default=8080, help="port of the UI and API (default 8080)")
+
+    add("admin-password", _cmd_admin_password,
+        "Set the Airflow UI login of `admin` (simple auth manager) from AIRFLOW_ADMIN_PASSWORD.")
 
     add("dbt-manifest", _cmd_dbt_manifest, "Write the dbt manifest the commitment_tracking DAG renders from.")
 

@@ -163,6 +163,11 @@ class Settings:
         return self.data_dir / "airflow"
 
     @property
+    def airflow_passwords_file(self) -> Path:
+        """The simple auth manager's passwords file (the UI login); `partnerops admin-password` writes it."""
+        return self.airflow_home / "simple_auth_manager_passwords.json"
+
+    @property
     def dags_folder(self) -> Path:
         return self.project_root / "dags"
 
@@ -203,26 +208,56 @@ def get_settings() -> Settings:
     )
 
 
+#: The Airflow UI's one user (role admin); its password is set by `partnerops admin-password`.
+AIRFLOW_ADMIN_USER = "admin"
+
+#: Airflow's configuration that does not depend on the host: the same keys and values for
+#: local runs (`airflow_environ`), docker-compose.yml's `x-airflow-common` environment and
+#: the Helm chart's `env` (deploy/helm/values.yaml); tests/deploy checks that they agree.
+AIRFLOW_CONFIG: dict[str, str] = {
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "30",
+    "AIRFLOW__CORE__DEFAULT_TIMEZONE": FEED_TIMEZONE,
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    "AIRFLOW__API__EXPOSE_CONFIG": "False",
+    # The UI login: the simple auth manager with one `admin` user, whose password is kept in
+    # the passwords file (`airflow_environ`); `partnerops admin-password` sets it.
+    "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_ADMIN_USER}:admin",
+    # Cosmos WATCHER: back up the producer's XComs to a Variable only when it fails. Its
+    # default re-writes the whole, growing backup through the API on every dbt event.
+    "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
+    **NO_TELEMETRY_ENV,
+}
+
+#: The keys of `airflow_environ` whose values are paths on the host (or in the container):
+#: where the code and the runtime state are. Everything else comes from `AIRFLOW_CONFIG`.
+AIRFLOW_PATH_KEYS: tuple[str, ...] = (
+    "AIRFLOW_HOME",
+    "AIRFLOW__CORE__DAGS_FOLDER",
+    "AIRFLOW__CORE__PLUGINS_FOLDER",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE",
+    "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS",
+    "PARTNEROPS_HOME",
+    "PARTNEROPS_DATA_DIR",
+    "PARTNEROPS_AGREEMENTS_INBOX",
+)
+
+
 def airflow_environ(settings: Settings, database_url: str | None = None) -> dict[str, str]:
     """Environment for running Airflow against this project, with no `~/airflow`.
 
-    Airflow keeps its home (metadata database, logs) under the data folder, reads DAGs and
-    plugins from the repository, loads no examples, and sends no telemetry. The project
-    database is exposed as the Airflow connection `partnerops_db`.
+    `AIRFLOW_CONFIG` (examples off, telemetry off, the ops time zone, the login) plus the
+    paths of this host (`AIRFLOW_PATH_KEYS`): Airflow keeps its home (logs, the UI's
+    passwords file) under the data folder and reads DAGs and plugins from the repository.
+    The project database is exposed as the Airflow connection `partnerops_db`.
     """
-    env = {
+    paths = {
         "AIRFLOW_HOME": str(settings.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_folder),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.plugins_folder),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "30",
-        "AIRFLOW__CORE__DEFAULT_TIMEZONE": FEED_TIMEZONE,
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "AIRFLOW__API__EXPOSE_CONFIG": "False",
-        # Cosmos WATCHER: back up the producer's XComs to a Variable only when it fails. Its
-        # default re-writes the whole, growing backup through the API on every dbt event.
-        "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(settings.airflow_passwords_file),
         # Cosmos' docs plugin serves the dbt docs the tracking run writes, inside the UI
         # (Browse > dbt docs, /cosmos/partnerops/dbt_docs_index.html); the Partnerships view links there.
         "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS": json.dumps(
@@ -230,8 +265,8 @@ def airflow_environ(settings: Settings, database_url: str | None = None) -> dict
         "PARTNEROPS_HOME": str(settings.project_root),
         "PARTNEROPS_DATA_DIR": str(settings.data_dir),
         "PARTNEROPS_AGREEMENTS_INBOX": str(settings.agreements_inbox),
-        **NO_TELEMETRY_ENV,
     }
+    env = {**paths, **AIRFLOW_CONFIG}
     url = database_url or settings.database_url
     if url:
         env["PARTNEROPS_DATABASE_URL"] = url

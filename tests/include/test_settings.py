@@ -75,3 +75,17 @@ def test_the_time_zones_are_one_setting_each_and_everything_reads_them() -> None
               if p.is_file() and p.suffix in (".py", ".json", ".sql", ".yml", ".yaml", ".md", ".html", ".j2")
               for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if literal.search(line)]
     assert len(places) == 1 and places[0].startswith("include/partnerops/settings.py:"), places
+
+
+def test_airflow_environ_is_the_one_definition_plus_this_hosts_paths(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from partnerops.settings import AIRFLOW_CONFIG, AIRFLOW_PATH_KEYS
+
+    monkeypatch.setenv("PARTNEROPS_DATA_DIR", str(tmp_path))
+    env = airflow_environ(get_settings())
+    assert list(env) == [*AIRFLOW_PATH_KEYS, *AIRFLOW_CONFIG]
+    assert {k: env[k] for k in AIRFLOW_CONFIG} == AIRFLOW_CONFIG
+    assert all(env[k].startswith("/") or str(tmp_path) in env[k] for k in AIRFLOW_PATH_KEYS)
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] == str(
+        tmp_path / "airflow" / "simple_auth_manager_passwords.json")
+    assert NO_TELEMETRY_ENV.items() <= AIRFLOW_CONFIG.items()
