@@ -13,6 +13,11 @@ Airflow 3 needs to run DAGs for real, with `airflow_environ()` plus:
 - the simple auth manager, with one `admin` user whose password is kept in
   `<AIRFLOW_HOME>/simple_auth_manager_passwords.json`.
 
+A metadata database can be cloned from a migrated template (`migrated_template`,
+`running_airflow(meta_template=...)`): tests migrate once per session, not once per runtime.
+`QUICK_TIMERS` shortens the waits that only production needs (retry delays, decision
+windows, re-parsing unchanged DAG files); tests and benchmarks pass it as `extra_env`.
+
 Components: `scheduler`, `dag-processor`, `triggerer` (deferrable sensors and deadline
 callbacks run there) and `api-server`. Each writes its output to `<AIRFLOW_HOME>/logs/<name>.out`.
 Runs are triggered and followed through the REST API (`/api/v2`).
@@ -56,6 +61,17 @@ COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "trig
 ADMIN_USER = "admin"
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 _SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+
+#: Timers for runs that only test or measure (`extra_env`); production keeps its own values.
+QUICK_TIMERS: dict[str, str] = {
+    # a failed task is retried after a second, not after the DAG's production delay
+    "PARTNEROPS_RETRY_DELAY_SECONDS": "1",
+    # runs without a window in their conf (Asset-triggered) stop waiting for decisions after 6 s
+    "PARTNEROPS_DECISION_WINDOW_MINUTES": "0.1",
+    # the DAG files do not change during a test run: parse them once, not every 30 s
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3600",
+}
 
 
 class AirflowRuntimeError(RuntimeError):
@@ -356,12 +372,24 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         pass
 
 
+def migrated_template(server_url: str, database: str, *, settings: Settings | None = None) -> str:
+    """Create `database` on `server_url` and migrate it: a template to clone metadata databases from.
+
+    Returns its name; pass it as `running_airflow(meta_template=...)` or to
+    `partnerops.db.create_database(..., template=...)`. The caller drops it.
+    """
+    create_database(server_url, database)
+    AirflowRuntime(server_url, metadata_url(server_url, database), settings=settings).migrate()
+    return database
+
+
 @contextmanager
 def running_airflow(
     project_url: str,
     *,
     meta_server_url: str | None = None,
     meta_database: str | None = None,
+    meta_template: str | None = None,
     settings: Settings | None = None,
     api_port: int | None = None,
     components: Sequence[str] = COMPONENTS,
@@ -373,16 +401,18 @@ def running_airflow(
     """Airflow running against `project_url`; stopped (and a throwaway metadata database dropped) on exit.
 
     With no `meta_database`, a throwaway `af_meta_<random>` database is created on
-    `meta_server_url` (default: the project database's server) and dropped afterwards.
+    `meta_server_url` (default: the project database's server) and dropped afterwards; with
+    `meta_template` (see `migrated_template`), it is a clone of that migrated database.
     """
     server = meta_server_url or project_url
     throwaway = meta_database is None
     name = meta_database or f"af_meta_{uuid.uuid4().hex[:10]}"
-    create_database(server, name, exist_ok=not throwaway)
+    create_database(server, name, exist_ok=not throwaway, template=meta_template if throwaway else None)
     runtime = AirflowRuntime(project_url, metadata_url(server, name), settings=settings, api_port=api_port,
                              unpause_new_dags=unpause_new_dags, parallelism=parallelism, extra_env=extra_env)
     try:
-        runtime.migrate()
+        if not (throwaway and meta_template):
+            runtime.migrate()
         runtime.start(components)
         runtime.wait_ready(ready_timeout)
         yield runtime
