@@ -397,12 +397,14 @@ def running_airflow(
     parallelism: int = 8,
     extra_env: Mapping[str, str] | None = None,
     ready_timeout: float = 180,
+    stop_timeout: float = 30,
 ) -> Iterator[AirflowRuntime]:
     """Airflow running against `project_url`; stopped (and a throwaway metadata database dropped) on exit.
 
     With no `meta_database`, a throwaway `af_meta_<random>` database is created on
     `meta_server_url` (default: the project database's server) and dropped afterwards; with
     `meta_template` (see `migrated_template`), it is a clone of that migrated database.
+    Components still running `stop_timeout` seconds after SIGTERM are killed.
     """
     server = meta_server_url or project_url
     throwaway = meta_database is None
@@ -417,7 +419,7 @@ def running_airflow(
         runtime.wait_ready(ready_timeout)
         yield runtime
     finally:
-        runtime.stop()
+        runtime.stop(stop_timeout)
         if throwaway:
             drop_database(server, name)
 

@@ -12,6 +12,7 @@ after a second, DAG files parsed once.
 `tracked` is the one commitment_tracking run the tests share: as of `AS_OF`, a fixed date,
 with every evidence feed fresh and empty up to the day before (so missing evidence reads as
 at risk or breached, not insufficient data), and with `sla_alerts` following its Asset.
+`agreement_run` is the one per-agreement run they share, with a waiver answered during it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from partnerops import tracking
 from partnerops.agreements.sample import write_sample_corpus
 from partnerops.airflow_runtime import QUICK_TIMERS, AirflowRuntime, DagRunResult, migrated_template, running_airflow
 from partnerops.db import create_database, drop_database, with_database
+from partnerops.dbt import run_dbt
 from partnerops.intake import run_intake
 from partnerops.migrations import upgrade
 from partnerops.registry import read_registry
@@ -116,7 +118,7 @@ def airflow_runtime(tracking_project: TrackingProject, admin_url: str, airflow_m
     logging.getLogger("httpx").setLevel(logging.WARNING)
     with running_airflow(tracking_project.url, meta_server_url=admin_url, meta_template=airflow_meta_template,
                          settings=tracking_project.settings, unpause_new_dags=False,
-                         extra_env=QUICK_TIMERS) as runtime:
+                         extra_env=QUICK_TIMERS, stop_timeout=5) as runtime:
         yield runtime
 
 
@@ -192,7 +194,6 @@ class AgreementRun:
     waived_commitment: str
     waived_instances: set[str]
     decision_state: str
-    retracked: DagRunResult
     next_run: DagRunResult
 
 
@@ -219,17 +220,28 @@ def _pick_agreement(url: str, as_of: str, entries: list[dict]) -> tuple[dict, st
     return entry, commitment, instance_ids
 
 
+def _record_decisions_on(url: str, agreement_id: str, commitment_id: str, day: date) -> None:
+    noon = datetime.combine(day, datetime.min.time(), ZoneInfo(tracking.OPS_TIMEZONE)) + timedelta(hours=12)
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("""update raw.commitment_decisions set recorded_at = %s
+                        where agreement_id = %s and commitment_id = %s""", (noon, agreement_id, commitment_id))
+        assert cur.rowcount > 0, "no decision was recorded"
+    conn.close()
+
+
 @pytest.fixture(scope="session")
-def agreement_run(airflow_runtime: AirflowRuntime, tracking_project: TrackingProject, tracked: Tracked
-                  ) -> AgreementRun:
-    """One agreement's DAG run as of the shared date, with an account manager's waiver, and the runs after it.
+def agreement_run(airflow_runtime: AirflowRuntime, tracking_project: TrackingProject, tracked: Tracked,
+                  tmp_path_factory: pytest.TempPathFactory) -> AgreementRun:
+    """One agreement's DAG run as of the shared date, with an account manager's waiver, and the run after it.
 
     1. The run is triggered by hand with a decision window of DECISION_WINDOW_MINUTES; once
        every commitment task has settled (at-risk ones deferred), their states are read.
     2. The Required Action about a breached commitment is answered through the REST API as the
        UI does (Waive, with a comment, as `admin`).
-    3. commitment_tracking runs again for the same date while the window is still open; its
-       TRACKING event starts the agreement's next run (Asset-triggered) once the first has ended.
+    3. While the window is still open, commitment tracking is computed again for the same date:
+       the `dbt build` the tracking DAG runs (the DAG itself is tested by `tracked`), with the
+       decision dated to that day.
+    4. Once the first run has ended, the agreement's next run is triggered for the same date.
     """
     af, url, as_of = airflow_runtime, tracking_project.url, tracked.as_of
     entries = read_registry(tracking_project.settings.registry_path)
@@ -259,21 +271,18 @@ def agreement_run(airflow_runtime: AirflowRuntime, tracking_project: TrackingPro
             return state if state in ("success", "failed") else None
 
         decided = agreement_runs.wait_until(decision_state, timeout=300, what="the decision task to resume")
-        retrack_id = af.trigger(tracking.DAG_ID, conf={"as_of": as_of})
+        # A decision counts from when it was recorded, as evidence does from when it arrived. It
+        # was recorded just now; the statuses are computed as of the fixed date: date it to that day.
+        _record_decisions_on(url, entry["agreement_id"], commitment_id, AS_OF)
+        run_dbt(["build", "--quiet"], as_of=as_of, url=url, target_path=tmp_path_factory.mktemp("retrack"),
+                capture=True)
         result = af.wait_for_run(dag_id, run_id, timeout=600)
         final = agreement_runs.commitment_task_states(af, dag_id, run_id, entry)
-        retracked = af.wait_for_run(tracking.DAG_ID, retrack_id, timeout=900)
-        assert retracked.state == "success", f"failed tasks: {retracked.failed_tasks}"
-
-        def next_run_id() -> str | None:
-            runs = af.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
-            return next((r["dag_run_id"] for r in runs if r["run_type"] == "asset_triggered"), None)
-
-        next_run = af.wait_for_run(dag_id, agreement_runs.wait_until(
-            next_run_id, timeout=120, what="the TRACKING event to start the agreement's next run"), timeout=600)
+        next_id = af.trigger(dag_id, conf={"as_of": as_of, "decision_window_minutes": 0})
+        next_run = af.wait_for_run(dag_id, next_id, timeout=600)
     finally:
         af.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
     return AgreementRun(entry=entry, dag_id=dag_id, expected_status=expected_status, live=live,
                         decision_task_count=decision_task_count, result=result, final=final,
                         waived_commitment=commitment_id, waived_instances=instance_ids, decision_state=decided,
-                        retracked=retracked, next_run=next_run)
+                        next_run=next_run)

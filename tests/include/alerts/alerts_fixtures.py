@@ -16,7 +16,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +27,10 @@ import pytest
 from aiosmtpd.controller import Controller
 
 FIXTURE_RELATION = "alerts_fixture.commitment_statuses"
+
+#: When the account manager's decisions in these tests were taken and recorded: 10:00 Shanghai on
+#: the tests' as-of date (fixed, so that nothing depends on today's date).
+DECIDED_AT = datetime(2026, 6, 20, 2, 0, tzinfo=UTC)
 
 
 def free_port() -> int:
@@ -214,12 +218,13 @@ class Seed:
              f"test: {status}", evidence_count, progress_value, progress_target, weight, due, breach, delivered_at))
 
     def decision(self, agreement_id: str = "TM-2026-0001", commitment_id: str = "C1",
-                 instance_key: str | None = "term", decision: str = "dispute") -> None:
+                 instance_key: str | None = "term", decision: str = "dispute",
+                 at: datetime = DECIDED_AT) -> None:
         self._exec(
             """insert into raw.commitment_decisions (agreement_id, commitment_id, instance_key, decision, comment,
-                   decided_by, decided_at)
-               values (%s, %s, %s, %s, 'looking into it', 'am@example.com', now())""",
-            (agreement_id, commitment_id, instance_key, decision))
+                   decided_by, decided_at, recorded_at)
+               values (%s, %s, %s, %s, 'looking into it', 'am@example.com', %s, %s)""",
+            (agreement_id, commitment_id, instance_key, decision, at, at))
 
     def query(self, sql: str, params: Any = None) -> list[tuple]:
         conn = psycopg2.connect(self.url)
