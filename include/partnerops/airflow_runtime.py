@@ -29,6 +29,8 @@ Runs are triggered and followed through the REST API (`/api/v2`).
 
 from __future__ import annotations
 
+import base64
+import configparser
 import json
 import logging
 import os
@@ -138,6 +140,9 @@ def runtime_environ(
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": _stable_secret(home, "jwt_secret"),
         "AIRFLOW__API__SECRET_KEY": _stable_secret(home, "api_secret_key"),
+        # One key for every component: left to Airflow, each component that starts before
+        # airflow.cfg exists generates its own, and triggers written by one cannot be read by another.
+        "AIRFLOW__CORE__FERNET_KEY": _fernet_key(home),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "PYTHONUNBUFFERED": "1",
@@ -146,14 +151,33 @@ def runtime_environ(
     return env
 
 
-def _stable_secret(home: Path, name: str) -> str:
-    """A random secret kept in AIRFLOW_HOME, so restarts keep sessions and tokens valid."""
+def _stable_secret(home: Path, name: str, *, fernet: bool = False) -> str:
+    """A random secret kept in AIRFLOW_HOME, so restarts keep sessions, tokens and encrypted values valid.
+
+    `fernet`: a Fernet key (32 bytes, URL-safe base64), as Airflow's `[core] fernet_key` needs.
+    """
     path = home / f".{name}"
     if not path.exists():
         home.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
+        path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() if fernet
+                        else secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _fernet_key(home: Path) -> str:
+    """The key Airflow encrypts trigger arguments, variables and connections with.
+
+    The one already in `<AIRFLOW_HOME>/airflow.cfg` if Airflow wrote one there (values in an
+    existing metadata database stay readable), else a key kept in AIRFLOW_HOME.
+    """
+    cfg = home / "airflow.cfg"
+    if cfg.exists():
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(cfg)
+        if parser.get("core", "fernet_key", fallback="").strip():
+            return parser.get("core", "fernet_key").strip()
+    return _stable_secret(home, "fernet_key", fernet=True)
 
 
 def ensure_admin_password(settings: Settings) -> str:
