@@ -8,6 +8,7 @@ that does not answer is a plain error, never a silent fallback.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,17 @@ with throwaway_server({}, default_url=sys.argv[1]) as server:
 """
 
 
+#: Run in a subprocess: starts the embedded server (default address argv[1]), says so, waits to be interrupted.
+INTERRUPTED = """
+import sys, time
+from partnerops.db import throwaway_server
+
+with throwaway_server({}, default_url=sys.argv[1]) as server:
+    print(server.admin_url, flush=True)
+    time.sleep(300)
+"""
+
+
 def _closed_address() -> str:
     return f"postgresql://root@127.0.0.1:{free_port()}/postgres"
 
@@ -70,6 +82,24 @@ def test_with_nothing_at_the_default_address_an_embedded_server_serves_the_run(t
     # stopped at the end, and its data folder removed
     with pytest.raises(psycopg2.OperationalError):
         psycopg2.connect(facts["admin url"], connect_timeout=3).close()
+    assert list(tmp_path.glob("partnerops-test-pg-*")) == []
+
+
+def test_an_interrupted_run_stops_the_embedded_server(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k != TEST_ADMIN_URL_ENV}
+    env["TMPDIR"] = str(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED, _closed_address()], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT)
+    try:
+        admin_url = proc.stdout.readline().strip()
+        assert admin_url.startswith("postgresql://") and "host=" in admin_url, proc.stderr.read()
+        psycopg2.connect(admin_url, connect_timeout=5).close()  # it runs
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    with pytest.raises(psycopg2.OperationalError):
+        psycopg2.connect(admin_url, connect_timeout=3).close()
     assert list(tmp_path.glob("partnerops-test-pg-*")) == []
 
 
