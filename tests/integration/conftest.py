@@ -177,7 +177,7 @@ def component_logs(runtime: AirflowRuntime) -> str:
 
 #: How long the shared agreement run waits for decisions: long enough to see its at-risk
 #: commitments wait (deferred) and to answer a Required Action before it closes.
-DECISION_WINDOW_MINUTES = 1.5
+DECISION_WINDOW_MINUTES = 1
 
 
 @dataclass(frozen=True)
