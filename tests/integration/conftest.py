@@ -17,6 +17,7 @@ at risk or breached, not insufficient data), and with `sla_alerts` following its
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -124,8 +125,6 @@ def airflow_runtime(tracking_project: TrackingProject, admin_url: str, airflow_m
 
 def alerts_reports(af: AirflowRuntime, run_id: str) -> list[dict]:
     """What the sla_alerts run's task returned: one report per as-of date ([] until it has)."""
-    import json
-
     try:
         entry = af.api("GET", f"/dags/{ALERTS_DAG_ID}/dagRuns/{run_id}/taskInstances/send_alerts/"
                               "xcomEntries/return_value")
