@@ -88,8 +88,10 @@ def test_with_nothing_at_the_default_address_an_embedded_server_serves_the_run(t
 def test_an_interrupted_run_stops_the_embedded_server(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if k != TEST_ADMIN_URL_ENV}
     env["TMPDIR"] = str(tmp_path)
+    # Ctrl-C as from a terminal, also when this run was started in the background (SIGINT ignored)
     proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED, _closed_address()], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT)
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         admin_url = proc.stdout.readline().strip()
         assert admin_url.startswith("postgresql://") and "host=" in admin_url, proc.stderr.read()
