@@ -14,10 +14,10 @@ export PARTNEROPS_DATA_DIR ?= $(CURDIR)/var
 export AIRFLOW_HOME ?= $(PARTNEROPS_DATA_DIR)/airflow
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo serve test lint bench docs lock clean
+.PHONY: help venv demo serve test test-fast lint bench docs lock clean
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11"; exit 1; }
@@ -33,8 +33,11 @@ demo: $(STAMP) ## Run the main job end to end (embedded PostgreSQL unless PARTNE
 serve: $(STAMP) ## Start Airflow (UI on :8080, scheduler, ...) on the project database; prints URL and login
 	$(BIN)/partnerops serve
 
-test: $(STAMP) ## Run the whole test suite against PostgreSQL (PARTNEROPS_TEST_ADMIN_URL)
+test: $(STAMP) ## Run the whole test suite (PostgreSQL: PARTNEROPS_TEST_ADMIN_URL, the machine's, or embedded)
 	$(BIN)/pytest
+
+test-fast: $(STAMP) ## Run the tests that need no running Airflow scheduler (no `scheduler` marker)
+	$(BIN)/pytest -m "not scheduler"
 
 lint: $(STAMP) ## Lint Python (ruff)
 	$(BIN)/ruff check include dags plugins tests bench

@@ -34,14 +34,13 @@ from partnerops.airflow_runtime import (
     interrupt_on_signals,
     running_airflow,
 )
-from partnerops.db import create_database, drop_database, with_database
+from partnerops.db import create_database, drop_database, throwaway_server, with_database
 from partnerops.dbt import run_dbt
 from partnerops.intake import run_intake
 from partnerops.migrations import upgrade
 from partnerops.settings import FEED_TIMEZONE, get_settings
 from partnerops.tracking import DAG_ID, RENDERING_ENV, RENDERINGS, build_manifest
 
-ADMIN_URL = os.environ.get("PARTNEROPS_TEST_ADMIN_URL", "postgresql://root@127.0.0.1:5432/postgres")
 AS_OF = "2026-03-31"
 
 
@@ -82,59 +81,62 @@ def main(argv: list[str] | None = None) -> int:
     renderings = [r for r in args.renderings.split(",") if r]
     interrupt_on_signals()  # stop Airflow and drop the databases on Ctrl-C or kill
 
-    name = f"af_bench_{uuid.uuid4().hex[:8]}"
-    create_database(ADMIN_URL, name)
-    url = with_database(ADMIN_URL, name)
-    with tempfile.TemporaryDirectory(prefix="af_bench_") as tmp:
-        settings = replace(get_settings(), data_dir=Path(tmp) / "var")
-        settings = replace(settings, agreements_inbox=settings.data_dir / "inbox")
-        try:
-            upgrade(url)
-            corpus = write_sample_corpus(settings.data_dir / "corpus", brands=args.brands,
-                                         groups=max(1, args.brands * 110 // 160), seed=2015, year=2026)
-            run_intake([settings.data_dir / "corpus"], database_url=url, triggered_by="bench", settings=settings)
-            manifest = build_manifest(settings, url)
-            print(f"{len(corpus)} agreements; manifest {manifest}", file=sys.stderr)
+    with throwaway_server() as server:
+        admin_url = server.admin_url
+        print(server.description, file=sys.stderr)
+        name = f"af_bench_{uuid.uuid4().hex[:8]}"
+        create_database(admin_url, name)
+        url = with_database(admin_url, name)
+        with tempfile.TemporaryDirectory(prefix="af_bench_") as tmp:
+            settings = replace(get_settings(), data_dir=Path(tmp) / "var")
+            settings = replace(settings, agreements_inbox=settings.data_dir / "inbox")
+            try:
+                upgrade(url)
+                corpus = write_sample_corpus(settings.data_dir / "corpus", brands=args.brands,
+                                             groups=max(1, args.brands * 110 // 160), seed=2015, year=2026)
+                run_intake([settings.data_dir / "corpus"], database_url=url, triggered_by="bench", settings=settings)
+                manifest = build_manifest(settings, url)
+                print(f"{len(corpus)} agreements; manifest {manifest}", file=sys.stderr)
 
-            target = Path(tmp) / "dbt-target"
-            _timed_dbt_build(url, target)  # first build creates the relations; time the next ones
-            dbt_times = [_timed_dbt_build(url, target) for _ in range(max(2, args.repeat))]
-            dbt_build = statistics.median(dbt_times)
-            print(f"dbt build: {dbt_times}", file=sys.stderr)
+                target = Path(tmp) / "dbt-target"
+                _timed_dbt_build(url, target)  # first build creates the relations; time the next ones
+                dbt_times = [_timed_dbt_build(url, target) for _ in range(max(2, args.repeat))]
+                dbt_build = statistics.median(dbt_times)
+                print(f"dbt build: {dbt_times}", file=sys.stderr)
 
-            rows = []
-            for rendering in renderings:
-                # Watcher tasks that poke (not deferrable) hold a worker slot while they wait.
-                parallelism = 8 if rendering in ("watcher", "local") else 32
-                with running_airflow(url, meta_server_url=ADMIN_URL, settings=settings, unpause_new_dags=False,
-                                     parallelism=parallelism, extra_env={RENDERING_ENV: rendering}) as af:
-                    dag = af.wait_for_dag(DAG_ID)
-                    af.unpause(DAG_ID)
-                    tasks = af.api("GET", f"/dags/{DAG_ID}/tasks")["total_entries"]
-                    spans, wholes = [], []
-                    for _ in range(args.repeat):
-                        logical = datetime.fromisoformat(AS_OF).replace(tzinfo=ZoneInfo(FEED_TIMEZONE))
-                        started = time.monotonic()
-                        run_id = af.trigger(DAG_ID, logical_date=logical, conf={"as_of": AS_OF})
-                        try:
-                            result = af.wait_for_run(DAG_ID, run_id, timeout=args.timeout, poll=0.25)
-                        except AirflowRuntimeError as exc:
-                            print(f"{rendering}: {exc}", file=sys.stderr)
-                            break
-                        wholes.append(time.monotonic() - started)
-                        if result.state != "success":
-                            print(f"{rendering}: run failed: {result.failed_tasks}", file=sys.stderr)
-                            break
-                        spans.append(_dbt_span(af, run_id))
-                        print(f"{rendering}: {_timeline(af, run_id)}", file=sys.stderr)
-                    if not spans:
-                        rows.append((rendering, tasks, None, None))
-                        continue
-                    rows.append((rendering, tasks, statistics.median(spans), statistics.median(wholes)))
-                    print(f"{rendering}: {tasks} tasks, dbt part {spans}, whole {wholes} ({dag['dag_id']})",
-                          file=sys.stderr)
-        finally:
-            drop_database(ADMIN_URL, name)
+                rows = []
+                for rendering in renderings:
+                    # Watcher tasks that poke (not deferrable) hold a worker slot while they wait.
+                    parallelism = 8 if rendering in ("watcher", "local") else 32
+                    with running_airflow(url, meta_server_url=admin_url, settings=settings, unpause_new_dags=False,
+                                         parallelism=parallelism, extra_env={RENDERING_ENV: rendering}) as af:
+                        dag = af.wait_for_dag(DAG_ID)
+                        af.unpause(DAG_ID)
+                        tasks = af.api("GET", f"/dags/{DAG_ID}/tasks")["total_entries"]
+                        spans, wholes = [], []
+                        for _ in range(args.repeat):
+                            logical = datetime.fromisoformat(AS_OF).replace(tzinfo=ZoneInfo(FEED_TIMEZONE))
+                            started = time.monotonic()
+                            run_id = af.trigger(DAG_ID, logical_date=logical, conf={"as_of": AS_OF})
+                            try:
+                                result = af.wait_for_run(DAG_ID, run_id, timeout=args.timeout, poll=0.25)
+                            except AirflowRuntimeError as exc:
+                                print(f"{rendering}: {exc}", file=sys.stderr)
+                                break
+                            wholes.append(time.monotonic() - started)
+                            if result.state != "success":
+                                print(f"{rendering}: run failed: {result.failed_tasks}", file=sys.stderr)
+                                break
+                            spans.append(_dbt_span(af, run_id))
+                            print(f"{rendering}: {_timeline(af, run_id)}", file=sys.stderr)
+                        if not spans:
+                            rows.append((rendering, tasks, None, None))
+                            continue
+                        rows.append((rendering, tasks, statistics.median(spans), statistics.median(wholes)))
+                        print(f"{rendering}: {tasks} tasks, dbt part {spans}, whole {wholes} ({dag['dag_id']})",
+                              file=sys.stderr)
+            finally:
+                drop_database(admin_url, name)
 
     print(f"\nDemo scale: {args.brands} brands ({len(corpus)} agreements), as of {AS_OF}, "
           f"{os.cpu_count()} CPUs, dbt threads 4.\n")

@@ -77,8 +77,8 @@ __all__ = [
 DAG_ID_PREFIX = "agreement__"
 #: Number of shard files in dags/ (`agreements_shard_00.py` ...); keep in step with those files.
 SHARDS = 16
-#: How long a run waits for account-manager decisions (and keeps at-risk commitments open).
-DECISION_WINDOW = timedelta(hours=20)
+#: Delay between the retries of a task (PARTNEROPS_RETRY_DELAY_SECONDS replaces it; see settings).
+RETRY_DELAY = timedelta(minutes=1)
 #: The status mart, one row per commitment instance and as-of date (dbt model `commitment_statuses`).
 STATUS_MART = "marts.commitment_statuses"
 
@@ -320,11 +320,17 @@ def decision_body(agreement_id: str, brand_name: str, need: Mapping[str, Any], a
 # -- run-time helpers (called inside tasks) ---------------------------------------------------------------
 
 def decision_window_end(context: Mapping[str, Any]) -> datetime:
-    """When the run stops waiting for decisions: its start plus DECISION_WINDOW (conf `decision_window_minutes`)."""
+    """When the run stops waiting for decisions: its start plus the decision window.
+
+    The window is the run's conf `decision_window_minutes`, else the setting
+    PARTNEROPS_DECISION_WINDOW_MINUTES (default 20 hours; `TimerSettings`).
+    """
+    from partnerops.settings import get_settings
+
     dag_run = context.get("dag_run")
     conf = getattr(dag_run, "conf", None) or {}
     window = (timedelta(minutes=float(conf["decision_window_minutes"])) if conf.get("decision_window_minutes")
-              is not None else DECISION_WINDOW)
+              is not None else get_settings().timers.decision_window)
     start = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None)
     if start is None:
         from airflow.sdk.timezone import utcnow
@@ -495,9 +501,16 @@ class ScorecardOperator(BaseOperator):
 
 # -- DAG building -----------------------------------------------------------------------------------
 
-def build_agreement_dag(entry: Mapping[str, Any]) -> Any:
-    """The DAG of one registry entry (see the module docstring for its shape)."""
+def build_agreement_dag(entry: Mapping[str, Any], *, retry_delay: timedelta | None = None) -> Any:
+    """The DAG of one registry entry (see the module docstring for its shape).
+
+    `retry_delay` defaults to RETRY_DELAY, or PARTNEROPS_RETRY_DELAY_SECONDS when set.
+    """
     from partnerops.assets import TRACKING
+    from partnerops.settings import get_settings
+
+    if retry_delay is None:
+        retry_delay = get_settings().timers.retry_delay(RETRY_DELAY)
 
     agreement_id = entry["agreement_id"]
     dag = DAG(
@@ -508,7 +521,7 @@ def build_agreement_dag(entry: Mapping[str, Any]) -> Any:
         start_date=DAG_START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+        default_args={"retries": 2, "retry_delay": retry_delay},
         tags=agreement_tags(entry),
         doc_md=agreement_doc_md(entry),
         params={},
@@ -592,10 +605,12 @@ def shard_dags(shard_file: str | Path, *, registry_path: Path | None = None, sha
     shard = shard_of_file(shard_file)
     if not 0 <= shard < shards:
         raise ValueError(f"{shard_file}: shard {shard} is outside 0..{shards - 1}; SHARDS is {shards}")
-    entries = read_registry(registry_path or get_settings().registry_path)
+    settings = get_settings()
+    entries = read_registry(registry_path or settings.registry_path)
     wanted = _entries_for_shard(entries, shard, shards, get_parsing_context().dag_id)
+    retry_delay = settings.timers.retry_delay(RETRY_DELAY)
     dags = {}
     for entry in wanted:
-        dag = build_agreement_dag(entry)
+        dag = build_agreement_dag(entry, retry_delay=retry_delay)
         dags[dag.dag_id] = dag
     return dags

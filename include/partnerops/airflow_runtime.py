@@ -13,6 +13,11 @@ Airflow 3 needs to run DAGs for real, with `airflow_environ()` plus:
 - the simple auth manager's `admin` user (configured by `airflow_environ()`), whose password
   is generated once into `<AIRFLOW_HOME>/simple_auth_manager_passwords.json`.
 
+A metadata database can be cloned from a migrated template (`migrated_template`,
+`running_airflow(meta_template=...)`): tests migrate once per session, not once per runtime.
+`QUICK_TIMERS` shortens the waits that only production needs (retry delays, decision
+windows, re-parsing unchanged DAG files); tests and benchmarks pass it as `extra_env`.
+
 Components: `scheduler`, `dag-processor`, `triggerer` (deferrable sensors and deadline
 callbacks run there) and `api-server`. Each writes its output to `<AIRFLOW_HOME>/logs/<name>.out`.
 Runs are triggered and followed through the REST API (`/api/v2`).
@@ -24,6 +29,8 @@ Runs are triggered and followed through the REST API (`/api/v2`).
 
 from __future__ import annotations
 
+import base64
+import configparser
 import json
 import logging
 import os
@@ -55,6 +62,17 @@ log = logging.getLogger(__name__)
 COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer")
 ADMIN_USER = AIRFLOW_ADMIN_USER
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+
+#: Timers for runs that only test or measure (`extra_env`); production keeps its own values.
+QUICK_TIMERS: dict[str, str] = {
+    # a failed task is retried after a second, not after the DAG's production delay
+    "PARTNEROPS_RETRY_DELAY_SECONDS": "1",
+    # runs without a window in their conf (Asset-triggered) stop waiting for decisions after 6 s
+    "PARTNEROPS_DECISION_WINDOW_MINUTES": "0.1",
+    # the DAG files do not change during a test run: parse them once, not every 30 s
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3600",
+}
 
 
 class AirflowRuntimeError(RuntimeError):
@@ -118,6 +136,9 @@ def runtime_environ(
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": _stable_secret(home, "jwt_secret"),
         "AIRFLOW__API__SECRET_KEY": _stable_secret(home, "api_secret_key"),
+        # One key for every component: left to Airflow, each component that starts before
+        # airflow.cfg exists generates its own, and triggers written by one cannot be read by another.
+        "AIRFLOW__CORE__FERNET_KEY": _fernet_key(home),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "PYTHONUNBUFFERED": "1",
@@ -126,14 +147,33 @@ def runtime_environ(
     return env
 
 
-def _stable_secret(home: Path, name: str) -> str:
-    """A random secret kept in AIRFLOW_HOME, so restarts keep sessions and tokens valid."""
+def _stable_secret(home: Path, name: str, *, fernet: bool = False) -> str:
+    """A random secret kept in AIRFLOW_HOME, so restarts keep sessions, tokens and encrypted values valid.
+
+    `fernet`: a Fernet key (32 bytes, URL-safe base64), as Airflow's `[core] fernet_key` needs.
+    """
     path = home / f".{name}"
     if not path.exists():
         home.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
+        path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() if fernet
+                        else secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _fernet_key(home: Path) -> str:
+    """The key Airflow encrypts trigger arguments, variables and connections with.
+
+    The one already in `<AIRFLOW_HOME>/airflow.cfg` if Airflow wrote one there (values in an
+    existing metadata database stay readable), else a key kept in AIRFLOW_HOME.
+    """
+    cfg = home / "airflow.cfg"
+    if cfg.exists():
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(cfg)
+        if parser.get("core", "fernet_key", fallback="").strip():
+            return parser.get("core", "fernet_key").strip()
+    return _stable_secret(home, "fernet_key", fernet=True)
 
 
 def ensure_admin_password(settings: Settings, password: str | None = None) -> str:
@@ -357,12 +397,24 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         pass
 
 
+def migrated_template(server_url: str, database: str, *, settings: Settings | None = None) -> str:
+    """Create `database` on `server_url` and migrate it: a template to clone metadata databases from.
+
+    Returns its name; pass it as `running_airflow(meta_template=...)` or to
+    `partnerops.db.create_database(..., template=...)`. The caller drops it.
+    """
+    create_database(server_url, database)
+    AirflowRuntime(server_url, metadata_url(server_url, database), settings=settings).migrate()
+    return database
+
+
 @contextmanager
 def running_airflow(
     project_url: str,
     *,
     meta_server_url: str | None = None,
     meta_database: str | None = None,
+    meta_template: str | None = None,
     settings: Settings | None = None,
     api_port: int | None = None,
     components: Sequence[str] = COMPONENTS,
@@ -370,25 +422,29 @@ def running_airflow(
     parallelism: int = 8,
     extra_env: Mapping[str, str] | None = None,
     ready_timeout: float = 180,
+    stop_timeout: float = 30,
 ) -> Iterator[AirflowRuntime]:
     """Airflow running against `project_url`; stopped (and a throwaway metadata database dropped) on exit.
 
     With no `meta_database`, a throwaway `af_meta_<random>` database is created on
-    `meta_server_url` (default: the project database's server) and dropped afterwards.
+    `meta_server_url` (default: the project database's server) and dropped afterwards; with
+    `meta_template` (see `migrated_template`), it is a clone of that migrated database.
+    Components still running `stop_timeout` seconds after SIGTERM are killed.
     """
     server = meta_server_url or project_url
     throwaway = meta_database is None
     name = meta_database or f"af_meta_{uuid.uuid4().hex[:10]}"
-    create_database(server, name, exist_ok=not throwaway)
+    create_database(server, name, exist_ok=not throwaway, template=meta_template if throwaway else None)
     runtime = AirflowRuntime(project_url, metadata_url(server, name), settings=settings, api_port=api_port,
                              unpause_new_dags=unpause_new_dags, parallelism=parallelism, extra_env=extra_env)
     try:
-        runtime.migrate()
+        if not (throwaway and meta_template):
+            runtime.migrate()
         runtime.start(components)
         runtime.wait_ready(ready_timeout)
         yield runtime
     finally:
-        runtime.stop()
+        runtime.stop(stop_timeout)
         if throwaway:
             drop_database(server, name)
 

@@ -133,9 +133,12 @@ def term_years(url: str) -> set[int]:
     return set(range(first, last + 2))
 
 
-def ensure_calendar(url: str, extra_years: Iterable[int] = ()) -> list[int]:
-    """Fill the years in use that the calendar lacks (or holds as provisional); returns them."""
-    wanted = term_years(url) | set(extra_years) | {date.today().year}
+def ensure_calendar(url: str, extra_years: Iterable[int] = (), *, today: date | None = None) -> list[int]:
+    """Fill the years in use (the terms', and today's) that the calendar lacks or holds as provisional.
+
+    Returns the years filled.
+    """
+    wanted = term_years(url) | set(extra_years) | {(today or date.today()).year}
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute("""select extract(year from calendar_date)::int, bool_or(is_provisional)
                          from raw.business_calendar where region = %s group by 1""", (REGION,))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -122,6 +122,37 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class TimerSettings:
+    """How long pipelines wait; production values by default, shortened by tests and demos.
+
+    decision_window_minutes: `PARTNEROPS_DECISION_WINDOW_MINUTES`, how long a per-agreement
+    run waits for account-manager decisions (and keeps at-risk commitments open) when its
+    conf does not say (`decision_window_minutes`); default 20 hours.
+    retry_delay_seconds: `PARTNEROPS_RETRY_DELAY_SECONDS`, when set, replaces the DAGs' own
+    delays between a failed task's retries (see `retry_delay`).
+    """
+
+    decision_window_minutes: float = 20 * 60
+    retry_delay_seconds: float | None = None
+
+    @classmethod
+    def from_env(cls) -> TimerSettings:
+        delay = os.environ.get("PARTNEROPS_RETRY_DELAY_SECONDS", "").strip()
+        return cls(
+            decision_window_minutes=_env_float("PARTNEROPS_DECISION_WINDOW_MINUTES", cls.decision_window_minutes),
+            retry_delay_seconds=_env_float("PARTNEROPS_RETRY_DELAY_SECONDS", 0.0) if delay else None,
+        )
+
+    @property
+    def decision_window(self) -> timedelta:
+        return timedelta(minutes=self.decision_window_minutes)
+
+    def retry_delay(self, production: timedelta) -> timedelta:
+        """A DAG's delay between retries: `production`, unless PARTNEROPS_RETRY_DELAY_SECONDS is set."""
+        return production if self.retry_delay_seconds is None else timedelta(seconds=self.retry_delay_seconds)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Typed view of the environment.
 
@@ -138,6 +169,7 @@ class Settings:
     #: earliest term start or after the latest term end of the agreements taken in (without any
     #: agreement: around the file's delivery date) is implausible and quarantined.
     evidence_date_margin_days: int = 366
+    timers: TimerSettings = field(default_factory=TimerSettings.from_env)
 
     @property
     def registry_path(self) -> Path:

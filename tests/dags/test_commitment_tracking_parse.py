@@ -48,9 +48,9 @@ def _parse(data_dir: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def with_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def with_manifest(tmp_path_factory: pytest.TempPathFactory, install_manifest) -> dict:
     data_dir = tmp_path_factory.mktemp("var")
-    manifest = tracking.build_manifest(replace(get_settings(), data_dir=data_dir))
+    manifest = install_manifest(data_dir)
     parsed = _parse(data_dir)
     nodes = json.loads(manifest.read_text())["nodes"].values()
     parsed["manifest_models"] = {n["name"] for n in nodes if n["resource_type"] == "model"}
@@ -95,14 +95,14 @@ def test_without_a_manifest_the_dag_still_imports_and_says_what_to_do(tmp_path: 
     assert set(parsed["tasks"]) == {"dbt_manifest_missing", "publish_tracking", "generate_docs"}
 
 
-def test_the_dag_file_runs_quickly_as_a_script(with_manifest, tmp_path: Path):
+def test_the_dag_file_runs_quickly_as_a_script(install_manifest, tmp_path: Path):
     """`python dags/commitment_tracking.py` (imports, manifest, Cosmos rendering) costs little CPU.
 
     CPU time rather than wall time, so that a busy machine does not make the test flaky;
     about 2 s here, against Airflow's 30 s import timeout.
     """
     data_dir = tmp_path / "var"
-    tracking.build_manifest(replace(get_settings(), data_dir=data_dir))
+    install_manifest(data_dir)
     env = {**os.environ, **airflow_environ(replace(get_settings(), data_dir=data_dir))}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     run = subprocess.run([sys.executable, str(DAG_FILE)], env=env, capture_output=True, text=True, timeout=120)

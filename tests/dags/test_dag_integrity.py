@@ -24,7 +24,6 @@ from partnerops.agreements.validate import check_file
 from partnerops.assets import EVIDENCE_FEEDS
 from partnerops.registry import registry_entry, write_registry
 from partnerops.settings import airflow_environ, get_settings
-from partnerops.tracking import build_manifest
 
 PARSE_SCRIPT = """
 import json, sys
@@ -65,13 +64,13 @@ class ConnectionCounter:
 
 
 @pytest.fixture(scope="module")
-def parsed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict, ConnectionCounter]]:
+def parsed(tmp_path_factory: pytest.TempPathFactory, install_manifest) -> Iterator[tuple[dict, ConnectionCounter]]:
     settings = replace(get_settings(), data_dir=tmp_path_factory.mktemp("var"))
     # A registry snapshot, so that DAGs generated from it are parsed too.
     corpus = write_sample_corpus(settings.data_dir / "corpus", brands=3, groups=2, seed=1, year=2026)
     write_registry(settings.registry_path, [registry_entry(check_file(p).agreement) for p in corpus])
     # The dbt manifest, so that commitment_tracking is parsed with its Cosmos-rendered tasks.
-    build_manifest(settings)
+    install_manifest(settings.data_dir)
     counter = ConnectionCounter()
     env = {
         **os.environ,

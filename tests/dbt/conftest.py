@@ -8,33 +8,26 @@ as-of evaluation is about.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from partnerops.calendar import fill_calendar
 from partnerops.db import create_database, drop_database, with_database
 from partnerops.migrations import upgrade
 
-ADMIN_URL = os.environ.get("PARTNEROPS_TEST_ADMIN_URL", "postgresql://root@127.0.0.1:5432/postgres")
-
 
 @pytest.fixture(scope="module")
-def dbt_db_url() -> Iterator[str]:
+def dbt_db_url(admin_url: str) -> Iterator[str]:
     name = f"dbt_test_{uuid.uuid4().hex[:12]}"
-    try:
-        create_database(ADMIN_URL, name)
-    except psycopg2.OperationalError as exc:
-        pytest.exit(f"the test PostgreSQL at {ADMIN_URL} is not reachable: {exc}", returncode=3)
-    url = with_database(ADMIN_URL, name)
+    create_database(admin_url, name)
+    url = with_database(admin_url, name)
     upgrade(url)
     fill_calendar(url, [2026, 2027])
     yield url
-    drop_database(ADMIN_URL, name)
+    drop_database(admin_url, name)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 from mart_docs import mart_nodes, primary_key_tests, undescribed
-from tracking_data import dbt
 
 PUBLIC_MARTS = {"commitment_statuses", "agreement_fulfilment", "brand_scorecards", "group_scorecards",
                 "gmv_pacing", "prospect_kpis", "recurring_on_time_rates"}
@@ -18,10 +17,9 @@ RULE_MODELS = {"int_deliverables_judged", "int_commitment_instances_scheduled", 
 
 
 @pytest.fixture(scope="module")
-def manifest(dbt_target) -> dict:
-    # dbt parse reads the profile but never connects
-    dbt("postgresql://nobody@127.0.0.1:1/nothing", dbt_target, "parse")
-    return json.loads((dbt_target / "manifest.json").read_text())
+def manifest(dbt_manifest) -> dict:
+    # the session's `dbt parse`, which reads the profile but never connects
+    return json.loads(dbt_manifest.read_text())
 
 
 def _nodes(manifest: dict, resource_type: str) -> dict[str, dict]:

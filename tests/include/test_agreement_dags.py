@@ -129,6 +129,13 @@ def test_dag_has_one_group_per_pillar_and_one_task_per_commitment(entry):
     assert scorecard.trigger_rule == "all_done"
 
 
+def test_retry_delay_is_the_production_one_unless_the_setting_replaces_it(entry, monkeypatch):
+    monkeypatch.delenv("PARTNEROPS_RETRY_DELAY_SECONDS", raising=False)
+    assert {t.retry_delay for t in ad.build_agreement_dag(entry).tasks} == {ad.RETRY_DELAY}
+    monkeypatch.setenv("PARTNEROPS_RETRY_DELAY_SECONDS", "1.5")
+    assert {t.retry_delay for t in ad.build_agreement_dag(entry).tasks} == {timedelta(seconds=1.5)}
+
+
 def test_dag_is_scheduled_on_the_tracking_asset(entry):
     dag = ad.build_agreement_dag(entry)
     assert [a.name for a in dag.timetable.asset_condition.objects] == [TRACKING.name]
@@ -255,6 +262,9 @@ def test_commitment_task_states_follow_the_mapping():
     assert deferred.value.trigger.moment > datetime.now(UTC) + timedelta(minutes=29)
     with pytest.raises(AirflowSkipException, match="window has closed"):
         _commitment_task("r").execute(_context(statuses, started=datetime.now(UTC) - timedelta(days=2)))
+    with pytest.raises(TaskDeferred) as deferred:  # default window: 20 hours
+        _commitment_task("r").execute(_context(statuses, started=datetime.now(UTC) - timedelta(hours=19)))
+    assert deferred.value.trigger.moment > datetime.now(UTC) + timedelta(minutes=59)
     with pytest.raises(AirflowSkipException, match="at_risk"):
         _commitment_task("r").window_closed({}, None, summary="r is at_risk as of 2026-11-24")
 

@@ -67,8 +67,9 @@ def test_fill_is_idempotent_and_ensure_fills_term_years(db_url):
     assert _rows(db_url, "select count(*) from raw.business_calendar") == [(365,)]
     assert _rows(db_url, """select is_working_day from raw.business_calendar
                              where calendar_date = '2026-02-14'""") == [(True,)]
-    filled = ensure_calendar(db_url, extra_years=[2027])
-    assert 2027 in filled and 2026 not in filled
+    filled = ensure_calendar(db_url, extra_years=[2027], today=date(2026, 12, 2))
+    assert filled == [2027]
+    assert ensure_calendar(db_url, today=date(2028, 1, 5)) == [2028]
     assert _rows(db_url, """select bool_and(is_provisional) from raw.business_calendar
                              where extract(year from calendar_date) = 2027""") == [(True,)]
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from partnerops.errors import UserError
 from partnerops.settings import NO_TELEMETRY_ENV, airflow_environ, get_settings
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("PARTNEROPS_DATABASE_URL", "AIRFLOW_CONN_PARTNEROPS_DB", "PARTNEROPS_DATA_DIR",
-                 "PARTNEROPS_AGREEMENTS_INBOX"):
+                 "PARTNEROPS_AGREEMENTS_INBOX", "PARTNEROPS_DECISION_WINDOW_MINUTES", "PARTNEROPS_RETRY_DELAY_SECONDS"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -89,3 +91,17 @@ def test_airflow_environ_is_the_one_definition_plus_this_hosts_paths(tmp_path: P
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] == str(
         tmp_path / "airflow" / "simple_auth_manager_passwords.json")
     assert NO_TELEMETRY_ENV.items() <= AIRFLOW_CONFIG.items()
+
+
+def test_timers_are_production_ones_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    timers = get_settings().timers
+    assert timers.decision_window == timedelta(hours=20)
+    assert timers.retry_delay(timedelta(minutes=5)) == timedelta(minutes=5)
+    monkeypatch.setenv("PARTNEROPS_DECISION_WINDOW_MINUTES", "0.5")
+    monkeypatch.setenv("PARTNEROPS_RETRY_DELAY_SECONDS", "1")
+    timers = get_settings().timers
+    assert timers.decision_window == timedelta(seconds=30)
+    assert timers.retry_delay(timedelta(minutes=5)) == timedelta(seconds=1)
+    monkeypatch.setenv("PARTNEROPS_RETRY_DELAY_SECONDS", "soon")
+    with pytest.raises(UserError, match="PARTNEROPS_RETRY_DELAY_SECONDS='soon' is not a number"):
+        get_settings()

@@ -1,36 +1,27 @@
 """The commitment_tracking DAG under a running scheduler: one dbt build, a task per model.
 
-A run for an as-of date must succeed task by task, fill the status mart for that date,
-emit the TRACKING Asset with the date, write the dbt docs, and (its 09:00 deadline on that
-date being long past) run the Deadline Alert's on-call callback.
+A run for an as-of date (the session's shared run, `tracked` in conftest.py) must succeed
+task by task, fill the status mart for that date, emit the TRACKING Asset with the date,
+write the dbt docs, and (its 09:00 deadline on that date being long past) fire the
+Deadline Alert's callback.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import psycopg2
 import pytest
 
 from partnerops import tracking
-from partnerops.settings import FEED_TIMEZONE
 
 pytestmark = pytest.mark.integration
 
-AS_OF = "2026-03-31"
-
 
 @pytest.fixture(scope="module")
-def tracking_run(airflow_runtime, tracking_project):
-    af = airflow_runtime
-    af.wait_for_dag(tracking.DAG_ID)
-    af.unpause(tracking.DAG_ID)
-    logical = datetime.fromisoformat(AS_OF).replace(tzinfo=ZoneInfo(FEED_TIMEZONE))
-    run_id = af.trigger(tracking.DAG_ID, logical_date=logical, conf={"as_of": AS_OF})
-    return af.wait_for_run(tracking.DAG_ID, run_id, timeout=600)
+def tracking_run(tracked):
+    return tracked.run
 
 
 def test_every_task_succeeds(tracking_run, airflow_runtime):
@@ -45,20 +36,20 @@ def test_every_task_succeeds(tracking_run, airflow_runtime):
     assert len(model_tasks) >= 10, f"expected a task per dbt model, got {sorted(tasks)}"
 
 
-def test_status_mart_has_rows_for_the_as_of_date(tracking_run, tracking_project):
+def test_status_mart_has_rows_for_the_as_of_date(tracked, tracking_project):
     schema, table = tracking.STATUS_MART
     with psycopg2.connect(tracking_project.url) as conn, conn.cursor() as cur:
         cur.execute(f'select count(*), count(distinct as_of_date) from "{schema}"."{table}" '
-                    "where as_of_date = %s", (AS_OF,))
+                    "where as_of_date = %s", (tracked.as_of,))
         rows, dates = cur.fetchone()
     assert rows > 0 and dates == 1
 
 
-def test_tracking_asset_event_is_recorded_for_the_as_of_date(tracking_run, airflow_runtime):
+def test_tracking_asset_event_is_recorded_for_the_as_of_date(tracking_run, tracked, airflow_runtime):
     events = airflow_runtime.asset_events("partnerops.tracking")
     mine = [e for e in events if e["source_run_id"] == tracking_run.run_id]
     assert len(mine) == 1, events
-    assert mine[0]["extra"]["as_of"] == AS_OF
+    assert mine[0]["extra"]["as_of"] == tracked.as_of
     assert mine[0]["extra"]["status_rows"] > 0
 
 

@@ -17,7 +17,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +34,10 @@ from partnerops.settings import get_settings
 FIXTURE_SCHEMA = "alerts_fixture"
 FIXTURE_RELATION = f"{FIXTURE_SCHEMA}.commitment_statuses"
 MARTS_MODELS_YML = get_settings().dbt_project_dir / "models" / "marts" / "tracking" / "_marts__models.yml"
+
+#: When the account manager's decisions in these tests were taken and recorded: 10:00 Shanghai on
+#: the tests' as-of date (fixed, so that nothing depends on today's date).
+DECIDED_AT = datetime(2026, 6, 20, 2, 0, tzinfo=UTC)
 
 
 def free_port() -> int:
@@ -215,13 +219,14 @@ class Seed:
              opens))
 
     def decision(self, agreement_id: str = "TM-2026-0001", commitment_id: str = "C1",
-                 instance_key: str | None = "term", decision: str = "dispute") -> None:
+                 instance_key: str | None = "term", decision: str = "dispute",
+                 at: datetime = DECIDED_AT) -> None:
         self._exec(
             f"""insert into {FIXTURE_SCHEMA}.commitment_decisions (decision_id, agreement_id, commitment_id,
-                    instance_key, decision, decided_by, decided_at, recorded_at)
-                select coalesce(max(decision_id), 0) + 1, %s, %s, %s, %s, 'am@example.com', now(), now()
+                    instance_key, decision, decision_comment, decided_by, decided_at, recorded_at)
+                select coalesce(max(decision_id), 0) + 1, %s, %s, %s, %s, 'looking into it', 'am@example.com', %s, %s
                   from {FIXTURE_SCHEMA}.commitment_decisions""",
-            (agreement_id, commitment_id, instance_key, decision))
+            (agreement_id, commitment_id, instance_key, decision, at, at))
 
     def query(self, sql: str, params: Any = None) -> list[tuple]:
         conn = psycopg2.connect(self.url)

@@ -16,7 +16,6 @@ import psycopg2
 import pytest
 from alerts_fixtures import SmtpServer
 from test_alert_runs import settings
-from tests_admin import ADMIN_URL
 
 from partnerops.agreements.sample import write_sample_corpus
 from partnerops.alerts import run_alerts
@@ -45,10 +44,10 @@ def _exec(url: str, sql: str, params=None, many: bool = False) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def marts(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     name = f"alerts_{uuid.uuid4().hex[:12]}"
-    create_database(ADMIN_URL, name)
-    url = with_database(ADMIN_URL, name)
+    create_database(admin_url, name)
+    url = with_database(admin_url, name)
     work = tmp_path_factory.mktemp("alerts_marts")
     try:
         upgrade(url)
@@ -72,7 +71,7 @@ def marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             run_dbt(args, as_of=as_of, url=url, target_path=work / "dbt", capture=True)
         yield {"url": url, "as_of": as_of}
     finally:
-        drop_database(ADMIN_URL, name)
+        drop_database(admin_url, name)
 
 
 def test_alerts_read_the_real_mart_and_send_once(marts: dict, smtp_server: SmtpServer):

@@ -1,0 +1,70 @@
+"""Helpers for the per-agreement DAG tests: the marts' view of an agreement, its run's task states."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import psycopg2
+
+from partnerops import agreement_dags as ad
+from partnerops.airflow_runtime import AirflowRuntime
+
+T = TypeVar("T")
+
+SETTLED = {"success", "skipped", "failed", "deferred", "upstream_failed"}
+WAIVER_COMMENT = "Brand's warehouse move was agreed in the QBR; waive this instance (agdag test)"
+
+
+def instances(url: str, as_of: str) -> list[tuple]:
+    """(agreement_id, commitment_id, commitment_instance_id, status, status_reason) of every instance."""
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("""select agreement_id, commitment_id, commitment_instance_id, status, status_reason
+                         from marts.commitment_statuses where as_of_date = %s
+                        order by agreement_id, commitment_id, instance_key""", (as_of,))
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def mart_statuses(url: str, agreement_id: str, as_of: str) -> dict[str, str]:
+    """Each commitment's status (the worst of its instances') as the agreement's DAG computes it."""
+    by_commitment: dict[str, list[str]] = {}
+    for agreement, commitment, _, status, _ in instances(url, as_of):
+        if agreement == agreement_id:
+            by_commitment.setdefault(commitment, []).append(status)
+    return {cid: ad.commitment_status(statuses) for cid, statuses in by_commitment.items()}
+
+
+def commitment_task_states(af: AirflowRuntime, dag_id: str, run_id: str, entry: dict) -> dict[str, str | None]:
+    states = af.task_states(dag_id, run_id)
+    return {c["id"]: states.get(f"{c['pillar']}.{ad.task_id_for(c['id'])}") for c in entry["commitments"]}
+
+
+def decision_tasks(af: AirflowRuntime, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    """The mapped instances of the run's decision task."""
+    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ad.DECISION_TASK_ID}/listMapped"
+    return af.api("GET", path)["task_instances"]
+
+
+def awaiting_decision_on(af: AirflowRuntime, dag_id: str, run_id: str, commitment_id: str) -> int | None:
+    """The map index of the decision task asking about `commitment_id`, once it awaits input."""
+    for ti in decision_tasks(af, dag_id, run_id):
+        if ti["state"] != "awaiting_input":
+            continue
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ad.DECISION_TASK_ID}/{ti['map_index']}/hitlDetails"
+        if f": {commitment_id} is " in af.api("GET", path)["subject"]:
+            return ti["map_index"]
+    return None
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str, poll: float = 2) -> T:
+    """The first truthy value of `predicate()`; fails after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
