@@ -215,10 +215,12 @@ class FileRows:
             yield from self._csv(lines)
         else:
             yield from self._jsonl(lines, first_line_no=1)
-        if self.rows_in_file == 0 and self.rejected is None and self._hash.digest() == _EMPTY_HASH:
+        # An empty JSON Lines file is a delivery with no rows (a day without events), and keeps its
+        # feed fresh; an empty CSV file has lost its header line.
+        empty = self.rows_in_file == 0 and self._hash.digest() == _EMPTY_HASH
+        if self.fmt == "csv" and empty and self.rejected is None:
             self.rejected = (f"the file is empty; every {self.feed.name} file starts with the header line "
-                             f"{','.join(self.feed.column_names)}" if self.fmt == "csv" else
-                             f"the file is empty; every {self.feed.name} file holds one JSON object per line")
+                             f"{','.join(self.feed.column_names)}")
 
     def _bad(self, line_no: int, field: str | None, reason: str, line: bytes) -> None:
         self.rows_bad += 1
