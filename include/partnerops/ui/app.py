@@ -34,8 +34,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from partnerops.dbt import PG_OPTIONS
-from partnerops.settings import AIRFLOW_CONN_ID, DBT_DOCS_SLUG, get_settings
-from partnerops.tracking import OPS_TIMEZONE
+from partnerops.settings import AIRFLOW_CONN_ID, DBT_DOCS_SLUG, FEED_TIMEZONE, get_settings
 from partnerops.ui import charts, queries
 from partnerops.ui.words import PILLARS, SIDES, STATUS_LABELS, plain_reason
 
@@ -88,7 +87,7 @@ def _templates() -> jinja2.Environment:
 
 def _local_time(value: datetime) -> str:
     """An instant in the operations' time zone (the agreements' and the Airflow UI's default)."""
-    return value.astimezone(ZoneInfo(OPS_TIMEZONE)).strftime("%Y-%m-%d %H:%M %Z")
+    return value.astimezone(ZoneInfo(FEED_TIMEZONE)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _score(value: Any) -> str:
