@@ -142,6 +142,21 @@ def test_one_agreement_run_matches_the_marts(airflow_runtime, tracking_project, 
     assert result.task_states[ad.READ_TASK_ID] == "success"
     assert result.task_states[ad.SCORECARD_TASK_ID] == "success"
 
+    # the run's note sums up its health, and a commitment task's log says its status and why
+    counts: dict[str, int] = {}
+    for status in expected_status.values():
+        counts[status] = counts.get(status, 0) + 1
+    assert af.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["note"] == f"{ad.summary_line(counts)} (as of {as_of})"
+    listed = [c for c in entry["commitments"] if c["id"] in mart_statuses(tracking_project.url, entry["agreement_id"],
+                                                                          as_of)]
+    commitment = listed[0]
+    task_id = f"{commitment['pillar']}.{ad.task_id_for(commitment['id'])}"
+    log = json.dumps(af.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/1",
+                            params={"full_content": True}))
+    status = expected_status[commitment["id"]]
+    assert f"{commitment['id']} is " in log and f"({status})" in log, log[:2000]
+    assert "why: " in log and "evidence so far: " in log and "progress: " in log, log[:2000]
+
 
 def test_a_pipeline_failure_looks_different_from_a_breach(airflow_runtime, tracking_project):
     """No marts for the date: read_marts fails after its retries, every commitment is upstream_failed."""

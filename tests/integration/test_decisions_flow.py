@@ -79,6 +79,12 @@ def test_waiver_through_required_actions_changes_status_on_next_tracking_run(air
             timeout=300, what=f"the task of {commitment_id} to settle")
         assert before == "failed"
 
+        # While this run waits for the decision, the agreement's next run starts all the same.
+        next_run_id = af.trigger(dag_id, conf={"as_of": as_of, "decision_window_minutes": 1})
+        wait_until(lambda: af.api("GET", f"/dags/{dag_id}/dagRuns/{next_run_id}")["state"] == "running",
+                   timeout=120, what="the next run to start while a decision is open")
+        assert af.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"] == "running"
+
         # What the UI does when the account manager answers the Required Action.
         af.api("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ad.DECISION_TASK_ID}/{map_index}/hitlDetails",
                json={"chosen_options": ["Waive"], "params_input": {"comment": COMMENT}})
@@ -90,6 +96,7 @@ def test_waiver_through_required_actions_changes_status_on_next_tracking_run(air
 
         assert wait_until(decision_task_state, timeout=300, what="the decision task to resume") == "success"
         af.wait_for_run(dag_id, run_id, timeout=600)
+        af.wait_for_run(dag_id, next_run_id, timeout=600)
     finally:
         af.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
 
