@@ -507,8 +507,9 @@ class CommitmentWaitTrigger(BaseTrigger):
     async def run(self) -> Any:
         until = datetime.fromisoformat(self.until)
         while True:
-            outcome = await asyncio.to_thread(wait_outcome, project_database_url(), self.agreement_id,
-                                              self.commitment_id, self.instance_keys, self.built_at)
+            outcome = await asyncio.to_thread(lambda: wait_outcome(project_database_url(), self.agreement_id,
+                                                                   self.commitment_id, self.instance_keys,
+                                                                   self.built_at))
             if outcome:
                 yield TriggerEvent(outcome)
                 return
