@@ -237,6 +237,9 @@ def airflow_environ(settings: Settings, database_url: str | None = None) -> dict
         # Cosmos WATCHER: back up the producer's XComs to a Variable only when it fails. Its
         # default re-writes the whole, growing backup through the API on every dbt event.
         "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
+        # Cosmos names its lineage namespace from [openlineage] namespace and warned "section/key
+        # [openlineage/namespace] not found" in every process that imports it; name it.
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "partnerops",
         # Cosmos' docs plugin serves the dbt docs the tracking run writes, inside the UI
         # (Browse > dbt docs, /cosmos/partnerops/dbt_docs_index.html); the Partnerships view links there.
         "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS": json.dumps(
