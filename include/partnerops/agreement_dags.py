@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
-from airflow.sdk import DAG, BaseOperator, Param, TaskGroup, TriggerRule, XComArg, get_parsing_context
+from airflow.sdk import DAG, BaseOperator, Param, ParamsDict, TaskGroup, TriggerRule, XComArg, get_parsing_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -639,13 +639,16 @@ class CommitmentDecisionOperator(HITLOperator):
 
     def __init__(self, *, agreement_id: str, brand_name: str, need: Mapping[str, Any], **kwargs: Any) -> None:
         kwargs.setdefault("subject", f"Decision on {need.get('commitment_id')} ({agreement_id})")
+        # A mapped task is built with the DAG's params (the trigger form's `as_of`); the form
+        # the account manager fills in shows only the task's own params (source "task").
+        params = ParamsDict(kwargs.pop("params", None) or {})
+        params["comment"] = Param("", type="string", title="Comment", source="task",
+                                  description="Why: required for a waiver, a dispute or an accepted late delivery")
         super().__init__(
             options=[*DECISION_OPTIONS, NO_DECISION],
             defaults=[NO_DECISION],
             multiple=False,
-            params={"comment": Param("", type="string", title="Comment",
-                                     description="Why: required for a waiver, a dispute or an accepted late "
-                                                 "delivery")},
+            params=params,
             **kwargs,
         )
         self.agreement_id = agreement_id

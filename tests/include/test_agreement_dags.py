@@ -322,6 +322,13 @@ def test_the_trigger_form_has_an_as_of_date_field(entry):
     assert dag.max_active_runs > 1, "an open decision window must not block the next run"
 
 
+def test_the_decision_form_asks_only_for_the_comment_not_the_dags_as_of(entry):
+    mapped = ad.build_agreement_dag(entry).get_task(ad.DECISION_TASK_ID)
+    need = {"commitment_id": "c", "status": "breached", "instances": [], "as_of": "2026-11-24"}
+    decision_task = mapped.unmap({"need": need})  # as the worker does, with the DAG's params
+    assert list(decision_task.serialized_params) == ["comment"]
+
+
 def test_scorecard_fails_the_run_only_on_a_pipeline_failure():
     scorecard = ad.ScorecardOperator(task_id="scorecard", agreement_id="A")
     statuses = _statuses(b=[("term", "breached")], d=[("term", "delivered")])
