@@ -356,7 +356,10 @@ def _progress(instance: Mapping[str, Any]) -> str:
     value, target = instance.get("progress_value"), instance.get("progress_target")
     if value is None and target is None:
         return "-"
-    return f"{'?' if value is None else value} of {'?' if target is None else target}"
+    def show(x: Any) -> str:
+        return "?" if x is None else f"{round(x, 2):g}" if isinstance(x, float) else str(x)
+
+    return f"{show(value)} of {show(target)}"
 
 
 def status_line(instance: Mapping[str, Any]) -> str:

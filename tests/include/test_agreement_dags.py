@@ -308,6 +308,8 @@ def test_the_commitment_task_logs_status_reason_due_evidence_and_progress():
                            "progress_target": 4, "is_disputed": False})
     assert line == ("2026-10-01: at risk; why: 2 counted of 4 expected by now; due 2026-12-31; "
                     "evidence so far: 2; progress: 2 of 4")
+    assert ad.status_line({"instance_key": "term", "status": "at_risk", "progress_value": 0,
+                           "progress_target": 3.6822}).endswith("progress: 0 of 3.68")
     line = ad.status_line({"instance_key": "term", "status": "insufficient_data", "is_disputed": True,
                            "reason": "the orders feed is stale since 2026-11-20", "due_date": None})
     assert line == ("term: insufficient data (disputed); why: the orders feed is stale since 2026-11-20; "
