@@ -5,8 +5,9 @@ Computes the status of every commitment of every agreement, on both sides, **as 
 by building the dbt project (`dbt_project/`): staging → intermediate → marts.
 
 **Triggered by** new data: any event of the intake Asset (`partnerops.agreements`) or of an
-evidence feed Asset (`partnerops.evidence.<feed>`). It can also be run by hand; pass
-`{"as_of": "YYYY-MM-DD"}` as the run's conf to recompute an earlier date (the answer known then).
+evidence feed Asset (`partnerops.evidence.<feed>`). It can also be run by hand; pick the
+**As of** date in the trigger form (or pass `{"as_of": "YYYY-MM-DD"}` as the run's conf) to
+recompute an earlier date (the answer known then).
 
 **As-of date**: `conf["as_of"]`, else the run's logical date, else the time the run was
 queued, on the ops clock (`partnerops.as_of`). It is passed to dbt as the var `as_of`.
@@ -66,6 +67,7 @@ MANIFEST_MISSING_DOC = f"""
         "partnerops_dbt_env": tracking.dbt_profile_env,
     },
     deadline=tracking.deadline_alerts(),
+    params={"as_of": as_of.param()},
 )
 def commitment_tracking() -> None:
     if MANIFEST.exists():

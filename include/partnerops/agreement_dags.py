@@ -12,18 +12,28 @@ Shape of `agreement__<id>` (scheduled on the `partnerops.tracking` Asset):
                └─> account_manager_decision  (human-in-the-loop, mapped over at-risk/breached) ─┘
 
 What a commitment's status looks like in the grid (`TASK_STATES`, documented in the README,
-"Reading the per-agreement DAGs"):
+"Reading the per-agreement DAGs"). Airflow has three end states a task can choose (success,
+skipped, failed) and one waiting state without a worker slot (deferred), so:
 
-- delivered, delivered_late, waived, superseded: **success**;
-- pending, on_track, paused, excused, insufficient_data (or not listed yet): **skipped**;
-- at_risk: **deferred** until the run's decision window closes (no worker slot held), then skipped;
+- delivered, waived, superseded: **success** (green);
+- pending, on_track, paused, excused, delivered_late, not listed yet: **skipped** (pink);
+  delivered late is pink, not green: it is not a delivery on time;
+- at_risk and insufficient_data: **deferred** (purple), an open question. The task settles at
+  once when a decision on it is recorded (a waiver: success), when the next tracking run
+  rebuilds the marts (the agreement's next run takes over), or when the decision window closes;
 - breached: **failed** at once, never retried;
 - pipeline failure (marts missing or unreadable): `read_marts` **failed** and every commitment
   **upstream_failed**; only then does the run itself fail (`scorecard` decides the run's state).
+
+Each commitment task logs, at INFO, its status, why, the due date, the evidence so far and
+the progress; `read_marts` writes the one-line summary ("1 at risk · 0 breached") as the run's
+note. Runs of one agreement may overlap (`MAX_ACTIVE_RUNS`), so an open decision never
+blocks the next tracking event's run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -34,9 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
-from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-from airflow.sdk import DAG, BaseOperator, Param, TaskGroup, TriggerRule, XComArg, get_parsing_context
+from airflow.sdk import DAG, BaseOperator, Param, ParamsDict, TaskGroup, TriggerRule, XComArg, get_parsing_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from partnerops import as_of as as_of_date
 from partnerops.decisions import (
@@ -44,9 +54,10 @@ from partnerops.decisions import (
     NO_DECISION,
     decided_instances,
     decision_from_response,
+    decisions_on,
     record_decision,
 )
-from partnerops.settings import DAG_START_DATE
+from partnerops.settings import AIRFLOW_API_CONN_ID, DAG_START_DATE
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +67,7 @@ __all__ = [
     "TASK_STATES",
     "CommitmentDecisionOperator",
     "CommitmentStatusOperator",
+    "CommitmentWaitTrigger",
     "ReadMartsOperator",
     "ScorecardOperator",
     "agreement_doc_md",
@@ -66,9 +78,13 @@ __all__ = [
     "decisions_needed",
     "md_escape",
     "read_agreement_statuses",
+    "set_run_note",
     "shard_dags",
     "shard_for",
     "shard_of_file",
+    "status_counts",
+    "status_line",
+    "summary_line",
     "task_id_for",
     "task_state_for",
     "ui_guide",
@@ -79,6 +95,14 @@ DAG_ID_PREFIX = "agreement__"
 SHARDS = 16
 #: Delay between the retries of a task (PARTNEROPS_RETRY_DELAY_SECONDS replaces it; see settings).
 RETRY_DELAY = timedelta(minutes=1)
+#: Runs of one agreement that may be open at once. A run stays open while a decision is awaited
+#: (up to the decision window, `settings.timers.decision_window`); the next tracking event must
+#: start a run all the same.
+MAX_ACTIVE_RUNS = 16
+#: How often a waiting (deferred) commitment task checks for a decision or rebuilt marts.
+WAIT_POLL_SECONDS = 30
+#: When the marts were last built (dbt model `mart_builds`); a newer build ends a run's waiting.
+BUILDS_MART = "marts.mart_builds"
 #: The status mart, one row per commitment instance and as-of date (dbt model `commitment_statuses`).
 STATUS_MART = "marts.commitment_statuses"
 
@@ -90,15 +114,15 @@ STATUSES_KEY = "statuses"
 #: Commitment status -> the state its task ends in (or waits in). See the module docstring.
 TASK_STATES: dict[str, str] = {
     "delivered": "success",
-    "delivered_late": "success",
     "waived": "success",
     "superseded": "success",
+    "delivered_late": "skipped",
     "pending": "skipped",
     "on_track": "skipped",
     "paused": "skipped",
     "excused": "skipped",
-    "insufficient_data": "skipped",
     "not_listed": "skipped",
+    "insufficient_data": "deferred",
     "at_risk": "deferred",
     "breached": "failed",
 }
@@ -190,8 +214,10 @@ def agreement_doc_md(entry: Mapping[str, Any]) -> str:
         f"- **Account manager**: {md_escape(am['name'])} ({md_escape(am.get('email'))})",
         "",
         "Each run shows the commitments' status as of the run's date, from the commitment-tracking marts: "
-        "green delivered, pink not due / on track, purple at risk (waiting for a decision until the "
-        "decision window closes), red breached; orange everywhere means the marts could not be read. "
+        "green delivered on time (or waived), pink not due, on track or delivered late, purple at risk or "
+        "insufficient data (waiting for a decision, for data or for the next tracking run), red breached; "
+        "orange everywhere means the marts could not be read. The run's note sums it up "
+        "(\"1 at risk · 0 breached\"); each commitment's log says why. "
         "At-risk and breached commitments appear under **Required actions**.",
     ]
     commitments = entry.get("commitments") or []
@@ -234,16 +260,42 @@ def task_state_for(status: str) -> str:
         raise ValueError(f"unknown commitment status {status!r}; expected one of {sorted(TASK_STATES)}") from None
 
 
+def _plain(value: Any) -> Any:
+    """A mart value as JSON (XCom): dates as ISO text, numbers as int or float."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def marts_built_at(url: str, table: str = BUILDS_MART) -> str | None:
+    """When the marts were last built (ISO time), or None when the project has no such record."""
+    from partnerops.db import connect
+
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select to_regclass(%s)", (table,))
+        if cur.fetchone()[0] is None:
+            return None
+        cur.execute(f"select max(built_at) from {table}")
+        built = cur.fetchone()[0]
+    return built.isoformat() if built else None
+
+
 def read_agreement_statuses(url: str, agreement_id: str, as_of: date | str, *,
-                            table: str = STATUS_MART) -> dict[str, Any]:
+                            table: str = STATUS_MART, builds_table: str = BUILDS_MART) -> dict[str, Any]:
     """Every commitment's status of one agreement as of a date, from the status mart.
 
-    Raises (a pipeline failure, not a breach) when the mart is missing or has no rows at all
-    for the date. An agreement the mart does not list yet gets `not_listed` commitments.
+    Each instance carries what its task logs: status, reason, due date, evidence so far and
+    progress. Raises (a pipeline failure, not a breach) when the mart is missing or has no
+    rows at all for the date. An agreement the mart does not list yet gets `not_listed`
+    commitments. `built_at` is when the marts were built (None if unknown).
     """
     from partnerops.db import connect
 
     as_of = str(as_of)
+    built_at = marts_built_at(url, builds_table)
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute("select to_regclass(%s)", (table,))
         if cur.fetchone()[0] is None:
@@ -252,7 +304,8 @@ def read_agreement_statuses(url: str, agreement_id: str, as_of: date | str, *,
         if not cur.fetchone()[0]:
             raise RuntimeError(f"{table} has no rows as of {as_of}: the marts are not fresh for that date")
         cur.execute(
-            f"""select commitment_id, instance_key, status, status_reason, due_date, is_disputed
+            f"""select commitment_id, instance_key, status, status_reason, due_date, is_disputed, kind,
+                       evidence_count, progress_value, progress_target, warning_date, breach_date
                   from {table}
                  where as_of_date = %s and agreement_id = %s
                  order by commitment_id, instance_key""",
@@ -260,13 +313,66 @@ def read_agreement_statuses(url: str, agreement_id: str, as_of: date | str, *,
         )
         rows = cur.fetchall()
     commitments: dict[str, dict[str, Any]] = {}
-    for cid, key, status, reason, due, disputed in rows:
+    for cid, key, status, reason, due, disputed, kind, evidence, progress, target, warning, breach in rows:
         item = commitments.setdefault(cid, {"instances": []})
-        item["instances"].append({"instance_key": key, "status": status, "reason": reason,
-                                  "due_date": due.isoformat() if due else None, "is_disputed": bool(disputed)})
+        item["instances"].append({
+            "instance_key": key, "status": status, "reason": reason, "due_date": _plain(due),
+            "is_disputed": bool(disputed), "kind": kind, "evidence_count": _plain(evidence),
+            "progress_value": _plain(progress), "progress_target": _plain(target),
+            "warning_date": _plain(warning), "breach_date": _plain(breach)})
     for item in commitments.values():
         item["status"] = commitment_status(i["status"] for i in item["instances"])
-    return {"agreement_id": agreement_id, "as_of": as_of, "commitments": commitments}
+    return {"agreement_id": agreement_id, "as_of": as_of, "built_at": built_at, "commitments": commitments}
+
+
+def status_counts(statuses: Mapping[str, Any]) -> dict[str, int]:
+    """How many commitments have each status (a commitment counts once, with its worst instance)."""
+    counts: dict[str, int] = {}
+    for item in (statuses.get("commitments") or {}).values():
+        counts[item["status"]] = counts.get(item["status"], 0) + 1
+    return counts
+
+
+def summary_line(counts: Mapping[str, int]) -> str:
+    """The run's health in one line: "1 at risk · 0 breached", then any waiting for data.
+
+    The run's note carries it, so the runs list and the grid show health, not only run state.
+    """
+    parts = [f"{counts.get('at_risk', 0)} at risk", f"{counts.get('breached', 0)} breached"]
+    if counts.get("insufficient_data"):
+        parts.append(f"{counts['insufficient_data']} insufficient data")
+    if not counts:
+        parts.append("not in the marts yet")
+    return " · ".join(parts)
+
+
+def _status_words(status: str) -> str:
+    """A status in plain words ("delivered late"), as the Partnerships view names it."""
+    from partnerops.ui.words import STATUS_LABELS
+
+    return STATUS_LABELS.get(status, status.replace("_", " ")).lower()
+
+
+def _progress(instance: Mapping[str, Any]) -> str:
+    value, target = instance.get("progress_value"), instance.get("progress_target")
+    if value is None and target is None:
+        return "-"
+    def show(x: Any) -> str:
+        return "?" if x is None else f"{round(x, 2):g}" if isinstance(x, float) else str(x)
+
+    return f"{show(value)} of {show(target)}"
+
+
+def status_line(instance: Mapping[str, Any]) -> str:
+    """What one instance's task logs: status, why, due date, evidence so far, progress."""
+    from partnerops.ui.words import plain_reason
+
+    row = {**instance, "reason": None, "status_reason": instance.get("reason")}
+    return (f"{instance.get('instance_key') or 'all'}: {_status_words(instance['status'])}"
+            f"{' (disputed)' if instance.get('is_disputed') else ''}; why: {plain_reason(row)}; "
+            f"due {instance.get('due_date') or '-'}; evidence so far: "
+            f"{'-' if instance.get('evidence_count') is None else instance['evidence_count']}; "
+            f"progress: {_progress(instance)}")
 
 
 def decisions_needed(entry: Mapping[str, Any], statuses: Mapping[str, Any],
@@ -300,20 +406,25 @@ def decisions_needed(entry: Mapping[str, Any], statuses: Mapping[str, Any],
 
 def decision_body(agreement_id: str, brand_name: str, need: Mapping[str, Any], as_of: str) -> str:
     """The Markdown the account manager reads before deciding."""
+    from partnerops.ui.words import plain_reason
+
     lines = [
         f"**{md_escape(brand_name)}**, agreement {md_escape(agreement_id)}: "
         f"commitment **{md_escape(need['commitment_id'])}** ({md_escape(need.get('title'))}), "
-        f"owed by the {md_escape(need.get('obligor'))}, is **{md_escape(need['status'])}** as of {md_escape(as_of)}.",
+        f"owed by the {md_escape(need.get('obligor'))}, is **{md_escape(_status_words(need['status']))}** "
+        f"as of {md_escape(as_of)}.",
         "",
         "| instance | status | due | why |",
         "|---|---|---|---|",
     ]
     for i in need["instances"]:
-        lines.append(f"| {md_escape(i['instance_key'] or 'all')} | {md_escape(i['status'])} "
-                     f"| {md_escape(i.get('due_date') or '')} | {md_escape(i.get('reason') or '')} |")
-    lines += ["", "Choose **Waive** (the instance becomes `waived`), **Dispute** (status kept, marked disputed) "
-              "or **Accept late delivery** (a late delivery counts as delivered), and say why in the comment. "
-              "Recorded in `raw.commitment_decisions`; the next tracking run shows it."]
+        reason = plain_reason({**i, "status_reason": i.get("reason")})
+        lines.append(f"| {md_escape(i['instance_key'] or 'all')} | {md_escape(_status_words(i['status']))} "
+                     f"| {md_escape(i.get('due_date') or '')} | {md_escape(reason)} |")
+    lines += ["", "Choose **Waive** (the commitment is waived: it no longer counts against the "
+              f"{md_escape(need.get('obligor'))}), **Dispute** (the status stands, marked as disputed) or "
+              "**Accept late delivery** (a late delivery will count as delivered), and say why in the comment. "
+              "Your name, the time and your comment are kept with the decision; the next tracking run shows it."]
     return "\n".join(lines)
 
 
@@ -351,14 +462,99 @@ def project_database_url() -> str:
     return BaseHook.get_connection(AIRFLOW_CONN_ID).get_uri().replace("postgres://", "postgresql://", 1)
 
 
+def set_run_note(dag_id: str, run_id: str, note: str, *, timeout: float = 10) -> str:
+    """Write `note` on a DAG run through Airflow's REST API (`PATCH /api/v2/dags/{dag_id}/dagRuns/{run_id}`).
+
+    A task cannot write a note through the Execution API, so it calls the public API as the
+    user of the Airflow connection `partnerops_airflow_api` (`http://user:password@host:port`).
+    Returns what happened, for the log; never raises: a missing note must not fail a run.
+    """
+    from urllib.parse import quote
+
+    import httpx
+    from airflow.sdk import BaseHook
+
+    try:
+        conn = BaseHook.get_connection(AIRFLOW_API_CONN_ID)
+    except Exception:  # noqa: BLE001 - the connection is optional
+        return (f"no run note: the Airflow connection {AIRFLOW_API_CONN_ID} is not set "
+                "(README, Configuration)")
+    base = f"{conn.schema or 'http'}://{conn.host}{f':{conn.port}' if conn.port else ''}"
+    try:
+        token = httpx.post(f"{base}/auth/token", json={"username": conn.login, "password": conn.password},
+                           timeout=timeout)
+        token.raise_for_status()
+        resp = httpx.patch(f"{base}/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}",
+                           json={"note": note}, timeout=timeout,
+                           headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+        resp.raise_for_status()
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        return f"no run note: {base} refused it ({exc})"
+    return f"run note: {note}"
+
+
+class CommitmentWaitTrigger(BaseTrigger):
+    """Waits, in the triggerer, until an open commitment can settle; see `wait_outcome`.
+
+    Fires {"outcome": "decided", "decisions": [...]} when every instance asked about has a
+    decision, {"outcome": "rebuilt"} when the marts were built after the run read them (the
+    agreement's next run takes over), or {"outcome": "window_closed"} at `until`.
+    """
+
+    def __init__(self, *, agreement_id: str, commitment_id: str, instance_keys: Sequence[str | None] | None,
+                 built_at: str | None, until: str, poll_seconds: float = WAIT_POLL_SECONDS) -> None:
+        super().__init__()
+        self.agreement_id, self.commitment_id = agreement_id, commitment_id
+        self.instance_keys = list(instance_keys) if instance_keys is not None else None
+        self.built_at, self.until, self.poll_seconds = built_at, until, poll_seconds
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (f"{__name__}.{type(self).__name__}",
+                {"agreement_id": self.agreement_id, "commitment_id": self.commitment_id,
+                 "instance_keys": self.instance_keys, "built_at": self.built_at, "until": self.until,
+                 "poll_seconds": self.poll_seconds})
+
+    async def run(self) -> Any:
+        until = datetime.fromisoformat(self.until)
+        while True:
+            outcome = await asyncio.to_thread(lambda: wait_outcome(project_database_url(), self.agreement_id,
+                                                                   self.commitment_id, self.instance_keys,
+                                                                   self.built_at))
+            if outcome:
+                yield TriggerEvent(outcome)
+                return
+            left = (until - datetime.now(until.tzinfo)).total_seconds()
+            if left <= 0:
+                yield TriggerEvent({"outcome": "window_closed"})
+                return
+            await asyncio.sleep(min(self.poll_seconds, left))
+
+
+def wait_outcome(url: str, agreement_id: str, commitment_id: str, instance_keys: Sequence[str | None] | None,
+                 built_at: str | None) -> dict[str, Any] | None:
+    """Why a waiting commitment task may settle now, or None to keep waiting.
+
+    `instance_keys` are the instances a decision is asked about (None: no decision is asked,
+    as for insufficient data); `built_at` is when the marts the run read were built.
+    """
+    if instance_keys:
+        decisions = decisions_on(url, agreement_id, commitment_id, instance_keys)
+        if decisions is not None:
+            return {"outcome": "decided", "decisions": decisions}
+    newest = marts_built_at(url)
+    if built_at and newest and datetime.fromisoformat(newest) > datetime.fromisoformat(built_at):
+        return {"outcome": "rebuilt", "built_at": newest}
+    return None
+
+
 # -- operators ------------------------------------------------------------------------------------------
 
 class ReadMartsOperator(BaseOperator):
     """Reads the agreement's statuses as of the run's date; fails (and is retried) when the marts cannot be read.
 
     Pushes the statuses by commitment under the XCom key `statuses` (read by the commitment
-    tasks), and returns the at-risk/breached commitments nobody has decided on yet (the list
-    the decision task is mapped over).
+    tasks), writes the run's one-line summary as its note, and returns the at-risk/breached
+    commitments nobody has decided on yet (the list the decision task is mapped over).
     """
 
     ui_color = "#e8f0fe"
@@ -374,16 +570,18 @@ class ReadMartsOperator(BaseOperator):
         decided = decided_instances(url, self.entry["agreement_id"])
         needs = decisions_needed(self.entry, statuses, decided)
         context["ti"].xcom_push(key=STATUSES_KEY, value=statuses)
-        counts: dict[str, int] = {}
-        for item in statuses["commitments"].values():
-            counts[item["status"]] = counts.get(item["status"], 0) + 1
-        self.log.info("%s as of %s: %s; %d decision(s) to ask for", self.entry["agreement_id"], as_of,
-                      counts or "not in the marts yet", len(needs))
+        counts = status_counts(statuses)
+        summary = summary_line(counts)
+        self.log.info("%s as of %s: %s (%s); %d decision(s) to ask for", self.entry["agreement_id"], as_of, summary,
+                      counts or "no commitments in the marts yet", len(needs))
+        dag_run = context.get("dag_run")
+        if dag_run is not None:
+            self.log.info(set_run_note(dag_run.dag_id, dag_run.run_id, f"{summary} (as of {as_of})"))
         return [{**n, "as_of": as_of} for n in needs]
 
 
 class CommitmentStatusOperator(BaseOperator):
-    """One commitment: ends in the task state its status maps to (TASK_STATES); at risk waits, deferred."""
+    """One commitment: ends in the task state its status maps to (TASK_STATES); open questions wait, deferred."""
 
     ui_color = "#ffffff"
 
@@ -396,28 +594,45 @@ class CommitmentStatusOperator(BaseOperator):
         item = (statuses.get("commitments") or {}).get(self.commitment_id) or {"status": "not_listed",
                                                                               "instances": []}
         status, as_of = item["status"], statuses.get("as_of")
+        summary = f"{self.commitment_id} is {_status_words(status)} ({status}) as of {as_of}"
+        self.log.info("%s; %d instance(s)", summary, len(item["instances"]))
         for i in item["instances"]:
-            self.log.info("instance %s: %s (due %s)%s%s", i["instance_key"] or "-", i["status"], i["due_date"],
-                          f"; {i['reason']}" if i.get("reason") else "", "; disputed" if i.get("is_disputed") else "")
-        summary = f"{self.commitment_id} is {status} as of {as_of}"
+            self.log.info(status_line(i))
         state = task_state_for(status)
         if state == "success":
-            self.log.info(summary)
             return {"status": status, "as_of": as_of}
         if state == "skipped":
             raise AirflowSkipException(summary)
         if state == "failed":
             raise AirflowFailException(f"BREACHED: {summary} (a commitment breach, not a pipeline failure)")
-        end = decision_window_end(context)
         from airflow.sdk.timezone import utcnow
 
+        end = decision_window_end(context)
         if end <= utcnow():
             raise AirflowSkipException(f"{summary}; the decision window has closed")
-        self.log.info("%s; waiting (deferred, no worker slot) until the decision window closes at %s",
-                      summary, end.isoformat())
-        self.defer(trigger=DateTimeTrigger(moment=end), method_name="window_closed", kwargs={"summary": summary})
+        asked = ([i["instance_key"] for i in item["instances"] if i["status"] in DECISION_STATUSES]
+                 if status in DECISION_STATUSES else None)
+        self.log.info("%s; waiting (deferred, no worker slot) for %s, the next build of the marts, or the end of "
+                      "the decision window at %s", summary, "a decision" if asked else "data", end.isoformat())
+        self.defer(
+            trigger=CommitmentWaitTrigger(agreement_id=statuses.get("agreement_id") or "",
+                                          commitment_id=self.commitment_id, instance_keys=asked,
+                                          built_at=statuses.get("built_at"), until=end.isoformat()),
+            method_name="settle", kwargs={"summary": summary})
 
-    def window_closed(self, context: Any, event: Any = None, summary: str = "") -> None:
+    def settle(self, context: Any, event: Mapping[str, Any] | None = None, summary: str = "") -> dict[str, Any]:
+        """Ends the wait: a waiver succeeds (green); any other outcome skips, saying why."""
+        outcome = (event or {}).get("outcome")
+        if outcome == "decided":
+            decisions = event["decisions"]
+            said = "; ".join(f"{d['decision']} by {d['decided_by']}: {d['comment']}" for d in decisions)
+            if all(d["decision"] == "waive" for d in decisions):
+                self.log.info("%s; waived (%s); the next tracking run records it as waived", summary, said)
+                return {"status": "waived", "decisions": decisions}
+            raise AirflowSkipException(f"{summary}; decided ({said}); the next tracking run shows its effect")
+        if outcome == "rebuilt":
+            raise AirflowSkipException(f"{summary}; the marts were rebuilt at {event.get('built_at')}: the "
+                                       "agreement's next run shows the status now")
         raise AirflowSkipException(f"{summary}; the decision window has closed")
 
 
@@ -426,20 +641,24 @@ class CommitmentDecisionOperator(HITLOperator):
 
     One mapped instance per at-risk or breached commitment. Waits in `awaiting_input`
     (no worker slot, no triggerer) until answered or until the decision window closes, when
-    "No decision yet" is taken and nothing is recorded.
+    "No decision yet" is taken and nothing is recorded. An instance already decided (in an
+    overlapping run of the same agreement) is not recorded twice.
     """
 
     template_fields: Sequence[str] = ()
 
     def __init__(self, *, agreement_id: str, brand_name: str, need: Mapping[str, Any], **kwargs: Any) -> None:
         kwargs.setdefault("subject", f"Decision on {need.get('commitment_id')} ({agreement_id})")
+        # A mapped task is built with the DAG's params (the trigger form's `as_of`); the form
+        # the account manager fills in shows only the task's own params (source "task").
+        params = ParamsDict(kwargs.pop("params", None) or {})
+        params["comment"] = Param("", type="string", title="Comment", source="task",
+                                  description="Why: required for a waiver, a dispute or an accepted late delivery")
         super().__init__(
             options=[*DECISION_OPTIONS, NO_DECISION],
             defaults=[NO_DECISION],
             multiple=False,
-            params={"comment": Param("", type="string", title="Comment",
-                                     description="Why: required for a waiver, a dispute or an accepted late "
-                                                 "delivery")},
+            params=params,
             **kwargs,
         )
         self.agreement_id = agreement_id
@@ -451,7 +670,7 @@ class CommitmentDecisionOperator(HITLOperator):
 
         need = self.need
         context["decision_label"] = need["commitment_id"]
-        self.subject = (f"{self.brand_name}: {need['commitment_id']} is {need['status']} "
+        self.subject = (f"{self.brand_name}: {need['commitment_id']} is {_status_words(need['status'])} "
                         f"({self.agreement_id}, as of {need.get('as_of')})")
         self.body = decision_body(self.agreement_id, self.brand_name, need, str(need.get("as_of")))
         self.response_timeout = max(decision_window_end(context) - utcnow(), timedelta(seconds=1))
@@ -460,19 +679,28 @@ class CommitmentDecisionOperator(HITLOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         context["decision_label"] = self.need["commitment_id"]
         result = super().execute_complete(context, event)
+        cid = self.need["commitment_id"]
+        url = project_database_url()
+        decided = decided_instances(url, self.agreement_id, [cid])
+        keys = [i["instance_key"] for i in self.need["instances"]
+                if (cid, "*") not in decided and (cid, i["instance_key"] or "") not in decided]
         decision = decision_from_response(
             agreement_id=self.agreement_id,
-            commitment_id=self.need["commitment_id"],
-            instance_keys=[i["instance_key"] for i in self.need["instances"]],
+            commitment_id=cid,
+            instance_keys=keys or [None],
             chosen_options=result["chosen_options"],
             params_input=result["params_input"],
             responded_by_user=result["responded_by_user"],
             responded_at=result["responded_at"],
         )
         if decision is None:
-            self.log.info("no decision on %s", self.need["commitment_id"])
+            self.log.info("no decision on %s", cid)
             return {"decision": None}
-        ids = record_decision(project_database_url(), decision)
+        if not keys:
+            self.log.info("%s was already decided on (in another run); %s by %s is not recorded again", cid,
+                          decision.decision, decision.decided_by)
+            return {"decision": None, "already_decided": True}
+        ids = record_decision(url, decision)
         self.log.info("recorded %s of %s by %s (decision ids %s)", decision.decision, decision.commitment_id,
                       decision.decided_by, ids)
         return {"decision": decision.decision, "decided_by": decision.decided_by, "decision_ids": ids,
@@ -492,10 +720,8 @@ class ScorecardOperator(BaseOperator):
         if not statuses:
             raise AirflowFailException(f"PIPELINE FAILURE: the marts could not be read for {self.agreement_id}; "
                                        f"see the {READ_TASK_ID} task's log")
-        counts: dict[str, int] = {}
-        for item in statuses["commitments"].values():
-            counts[item["status"]] = counts.get(item["status"], 0) + 1
-        self.log.info("%s as of %s: %s", self.agreement_id, statuses["as_of"], counts)
+        counts = status_counts(statuses)
+        self.log.info("%s as of %s: %s (%s)", self.agreement_id, statuses["as_of"], summary_line(counts), counts)
         return counts
 
 
@@ -520,11 +746,11 @@ def build_agreement_dag(entry: Mapping[str, Any], *, retry_delay: timedelta | No
         schedule=[TRACKING],
         start_date=DAG_START_DATE,
         catchup=False,
-        max_active_runs=1,
+        max_active_runs=MAX_ACTIVE_RUNS,
         default_args={"retries": 2, "retry_delay": retry_delay},
         tags=agreement_tags(entry),
         doc_md=agreement_doc_md(entry),
-        params={},
+        params={"as_of": as_of_date.param()},
     )
     with dag:
         read = ReadMartsOperator(task_id=READ_TASK_ID, entry=dict(entry))
@@ -575,8 +801,9 @@ def ui_guide(base_url: str, registry_path: Path | None = None) -> str:
     lines = [
         f"per-agreement DAGs: {len(entries)} (one per current agreement, tag `agreement`): {base}/dags?tags=agreement",
         "  each is scheduled on the tracking Asset (unpause the ones to follow); the grid shows every commitment:",
-        "  green delivered, pink not due / on track, purple at risk, red breached, orange: marts unreadable",
-        "  to see one at once, trigger it with the conf {\"as_of\": \"YYYY-MM-DD\"} (a date the marts were built for)",
+        "  green delivered, pink not due / on track / delivered late, purple at risk or insufficient data "
+        "(waiting), red breached, orange: marts unreadable; the run's note says \"1 at risk · 0 breached\"",
+        "  to see one at once, trigger it and pick the As of date (a date the marts were built for)",
         f"decisions waiting for account managers (waive / dispute / accept late): {base}/required_actions",
     ]
     if example:

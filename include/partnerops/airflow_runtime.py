@@ -48,13 +48,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
 from partnerops.db import create_database, describe, drop_database, with_database
 from partnerops.errors import UserError
-from partnerops.settings import AIRFLOW_ADMIN_USER, Settings, airflow_environ, get_settings
+from partnerops.settings import AIRFLOW_ADMIN_USER, AIRFLOW_API_CONN_ID, Settings, airflow_environ, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +218,9 @@ class AirflowRuntime:
             unpause_new_dags=unpause_new_dags, parallelism=parallelism, extra=extra_env,
         )
         self.password = ensure_admin_password(self.settings)
+        # per-agreement runs write their summary as the run's note through the REST API, as admin
+        self.env.setdefault(f"AIRFLOW_CONN_{AIRFLOW_API_CONN_ID.upper()}",
+                            f"http://{ADMIN_USER}:{quote(self.password, safe='')}@127.0.0.1:{self.api_port}")
         self.log_dir = self.settings.airflow_home / "logs"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._token: str | None = None

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from partnerops.settings import FEED_TIMEZONE
 
-__all__ = ["dates_for_run", "for_run", "local_date", "parse", "today"]
+__all__ = ["dates_for_run", "for_run", "local_date", "param", "parse", "today"]
 
 
 def local_date(when: datetime) -> date:
@@ -41,6 +41,19 @@ def parse(value: date | str) -> date:
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value).strip())
+
+
+def param() -> Any:
+    """The `as_of` field of a DAG's trigger form: a date picker, empty by default.
+
+    The form writes it into the run's conf, so `{"as_of": "YYYY-MM-DD"}` given by the API or the
+    CLI keeps working, and an empty field (null) falls back to the run's date.
+    """
+    from airflow.sdk import Param
+
+    return Param(None, type=["null", "string"], format="date", title="As of",
+                 description="The date to show the statuses as of (YYYY-MM-DD, a date the marts were "
+                             f"built for). Empty: the run's own date on the ops clock ({FEED_TIMEZONE}).")
 
 
 def dates_for_run(dag_run: Any, triggering_asset_events: Any = None) -> list[date]:

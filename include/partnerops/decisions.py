@@ -23,6 +23,7 @@ __all__ = [
     "Decision",
     "DecisionError",
     "decided_instances",
+    "decisions_on",
     "decision_from_response",
     "record_decision",
 ]
@@ -150,3 +151,33 @@ def decided_instances(url: str, agreement_id: str, commitment_ids: Iterable[str]
             (agreement_id, wanted, wanted),
         )
         return {(c, k) for c, k in cur.fetchall()}
+
+
+def decisions_on(url: str, agreement_id: str, commitment_id: str,
+                 instance_keys: Sequence[str | None]) -> list[dict[str, Any]] | None:
+    """The latest decision on each of a commitment's instances, or None while any of them has none.
+
+    A decision without an instance key covers every instance. Used by a waiting commitment
+    task to settle as soon as the account manager has answered.
+    """
+    from partnerops.db import connect
+
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            """select distinct on (coalesce(instance_key, '*'))
+                      coalesce(instance_key, '*'), decision, comment, decided_by, decided_at
+                 from raw.commitment_decisions
+                where agreement_id = %s and commitment_id = %s
+                order by coalesce(instance_key, '*'), decided_at desc, decision_id desc""",
+            (agreement_id, commitment_id),
+        )
+        latest = {key: {"decision": d, "comment": c, "decided_by": by, "decided_at": at.isoformat()}
+                  for key, d, c, by, at in cur.fetchall()}
+    found = []
+    for key in instance_keys or [None]:
+        decision = latest.get(key or "*") or latest.get("*")
+        if decision is None:
+            return None
+        if decision not in found:
+            found.append(decision)
+    return found

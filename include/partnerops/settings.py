@@ -16,6 +16,18 @@ from zoneinfo import ZoneInfo
 
 #: The Airflow connection id under which DAGs find the project database.
 AIRFLOW_CONN_ID = "partnerops_db"
+#: The Airflow connection (`http://user:password@host:port`) through which a per-agreement run
+#: writes its one-line summary as the run's note (Airflow's REST API; optional).
+AIRFLOW_API_CONN_ID = "partnerops_airflow_api"
+#: Airflow's per-logger levels ([logging] namespace_levels) under its global WARNING:
+#: - the operators of `partnerops` log at INFO, so a commitment task's log says its status and
+#:   why (an operator's `self.log` is `airflow.task.operators.<module>.<class>`; plain stdlib
+#:   loggers stay at WARNING, as Airflow's task log handler is set to the global level);
+#: - the Task SDK's API client logs a lookup of a missing XCom at ERROR, though the caller gets
+#:   "none" and carries on. Cosmos' watcher asks for each model's status XCom every second until
+#:   dbt has written it, so a tracking run filled the triggerer's log with hundreds of "XCom not
+#:   found" errors. The client logs nothing else below CRITICAL (other failures raise).
+LOG_NAMESPACE_LEVELS = "airflow.task.operators.partnerops=INFO airflow.sdk.api.client=CRITICAL"
 
 #: The evidence feeds' time zone: a row's business date, a file's delivery date (its
 #: `arrived_at` is 00:00 there) and the dbt var `feed_timezone`. It is also the ops clock:
@@ -252,6 +264,8 @@ AIRFLOW_CONFIG: dict[str, str] = {
     "AIRFLOW__CORE__DEFAULT_TIMEZONE": FEED_TIMEZONE,
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    # ... but the project's operators at INFO, and no "XCom not found" noise (LOG_NAMESPACE_LEVELS)
+    "AIRFLOW__LOGGING__NAMESPACE_LEVELS": LOG_NAMESPACE_LEVELS,
     "AIRFLOW__API__EXPOSE_CONFIG": "False",
     # The UI login: the simple auth manager with one `admin` user, whose password is kept in
     # the passwords file (`airflow_environ`); `partnerops admin-password` sets it.
@@ -260,6 +274,9 @@ AIRFLOW_CONFIG: dict[str, str] = {
     # Cosmos WATCHER: back up the producer's XComs to a Variable only when it fails. Its
     # default re-writes the whole, growing backup through the API on every dbt event.
     "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
+    # Cosmos names its lineage namespace from [openlineage] namespace and warned "section/key
+    # [openlineage/namespace] not found" in every process that imports it; name it.
+    "AIRFLOW__OPENLINEAGE__NAMESPACE": "partnerops",
     **NO_TELEMETRY_ENV,
 }
 

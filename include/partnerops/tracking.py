@@ -143,6 +143,10 @@ def cosmos_config(settings: Settings | None = None, rendering: str | None = None
             load_method=LoadMode.DBT_MANIFEST,
             test_behavior=TestBehavior.NONE if rendering == "watcher_model_tasks" else TestBehavior.AFTER_EACH,
             emit_datasets=False,
+            # Exposures are documentation (who reads which mart), not something dbt runs: Cosmos has
+            # no task for them and warned "Unavailable conversion function for EXPOSURE" on every
+            # parse. `dbt build` never builds an exposure, so leaving them out changes nothing else.
+            exclude=["resource_type:exposure"],
         ),
         "operator_args": operator_args,
     }

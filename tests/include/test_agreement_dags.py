@@ -113,7 +113,7 @@ def test_doc_md_escapes_user_text_so_tables_stay_intact(entry):
 def test_dag_has_one_group_per_pillar_and_one_task_per_commitment(entry):
     dag = ad.build_agreement_dag(entry)
     assert dag.dag_id == ad.dag_id_for(entry["agreement_id"])
-    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.catchup is False and dag.max_active_runs == ad.MAX_ACTIVE_RUNS > 1
     assert dag.start_date is not None and dag.doc_md and "partnerops" in dag.tags
     groups = {g for g in dag.task_group.children if g not in (ad.READ_TASK_ID, ad.SCORECARD_TASK_ID,
                                                                ad.DECISION_TASK_ID)}
@@ -185,6 +185,21 @@ def test_the_four_statuses_ops_watch_look_different_and_differ_from_a_pipeline_f
     assert ad.task_state_for("insufficient_data") != "failed", "a missing feed never reads as a breach"
 
 
+@pytest.mark.parametrize(("one", "other"), [("delivered", "delivered_late"), ("pending", "insufficient_data"),
+                                            ("delivered_late", "breached"), ("waived", "at_risk")])
+def test_statuses_a_person_must_tell_apart_look_different(one, other):
+    assert ad.task_state_for(one) != ad.task_state_for(other)
+
+
+def test_the_summary_line_puts_at_risk_and_breached_first():
+    assert ad.summary_line({"at_risk": 1, "delivered": 3}) == "1 at risk · 0 breached"
+    assert ad.summary_line({"breached": 2, "insufficient_data": 1}) == "0 at risk · 2 breached · 1 insufficient data"
+    assert ad.summary_line({}) == "0 at risk · 0 breached · not in the marts yet"
+    statuses = _statuses(a=[("term", "at_risk")], b=[("2026-10-01", "breached"), ("2026-11-01", "delivered")],
+                         c=[("term", "at_risk")])
+    assert ad.status_counts(statuses) == {"at_risk": 2, "breached": 1}
+
+
 @pytest.mark.parametrize(("instances", "expected"), [
     (["delivered", "pending"], "pending"),
     (["delivered", "breached", "at_risk"], "breached"),
@@ -200,7 +215,7 @@ def test_a_commitment_shows_its_worst_instance(instances, expected):
 
 
 def _statuses(**by_commitment: list[tuple[str, str]]) -> dict:
-    return {"agreement_id": "A", "as_of": "2026-11-24", "commitments": {
+    return {"agreement_id": "A", "as_of": "2026-11-24", "built_at": "2026-11-24T01:00:00+00:00", "commitments": {
         cid: {"status": ad.commitment_status(s for _, s in inst),
               "instances": [{"instance_key": k, "status": s, "reason": None, "due_date": None, "is_disputed": False}
                             for k, s in inst]}
@@ -218,6 +233,13 @@ def test_decisions_are_asked_for_at_risk_and_breached_instances_not_yet_decided(
     assert ad.decisions_needed(entry, statuses, {(ids[0], "term"), (ids[1], "*")}) == []
     body = ad.decision_body("A", "Brand <x>", needs[1], "2026-11-24")
     assert "2026-10-01" in body and "\\<x\\>" in body
+    # plain words, the reason, and no table or status code names
+    assert "is **breached** as of" in body and "no evidence of delivery by the deadline" in body
+    needs[0]["instances"][0]["reason"] = "no launch evidence; due 2026-12-01"
+    assert "no launch evidence; due 2026-12-01" in ad.decision_body("A", "B", needs[0], "2026-11-24")
+    assert "**at risk**" in ad.decision_body("A", "B", needs[0], "2026-11-24")
+    for text in (body, ad.decision_body("A", "B", needs[0], "2026-11-24")):
+        assert "raw." not in text and "commitment_decisions" not in text and "at_risk" not in text
 
 
 # -- operators, run without a scheduler -------------------------------------------------------------------
@@ -246,27 +268,77 @@ def _commitment_task(cid):
 
 def test_commitment_task_states_follow_the_mapping():
     statuses = _statuses(d=[("term", "delivered")], p=[("term", "pending")], b=[("term", "breached")],
-                         r=[("term", "at_risk")], i=[("term", "insufficient_data")])
+                         r=[("term", "at_risk")], i=[("term", "insufficient_data")], late=[("term", "delivered_late")])
     assert _commitment_task("d").execute(_context(statuses))["status"] == "delivered"
-    with pytest.raises(AirflowSkipException, match="p is pending"):
+    with pytest.raises(AirflowSkipException, match=r"p is pending \(pending\)"):
         _commitment_task("p").execute(_context(statuses))
+    with pytest.raises(AirflowSkipException, match="delivered late"):
+        _commitment_task("late").execute(_context(statuses))
     with pytest.raises(AirflowSkipException, match="not_listed"):
         _commitment_task("new").execute(_context(statuses))
-    with pytest.raises(AirflowSkipException, match="insufficient_data"):
-        _commitment_task("i").execute(_context(statuses))
     with pytest.raises(AirflowFailException, match="BREACHED"):
         _commitment_task("b").execute(_context(statuses))
     with pytest.raises(TaskDeferred) as deferred:
         _commitment_task("r").execute(_context(statuses, conf={"decision_window_minutes": 30}))
-    assert deferred.value.method_name == "window_closed"
-    assert deferred.value.trigger.moment > datetime.now(UTC) + timedelta(minutes=29)
+    assert deferred.value.method_name == "settle"
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, ad.CommitmentWaitTrigger)
+    assert datetime.fromisoformat(trigger.until) > datetime.now(UTC) + timedelta(minutes=29)
+    assert (trigger.agreement_id, trigger.commitment_id, trigger.instance_keys) == ("A", "r", ["term"])
+    assert trigger.built_at == statuses["built_at"]
+    classpath, kwargs = trigger.serialize()
+    assert type(ad.CommitmentWaitTrigger(**kwargs)).__name__ == classpath.rsplit(".", 1)[1]
+    # insufficient data waits too (purple, not pink like pending), but asks for no decision
+    with pytest.raises(TaskDeferred) as deferred:
+        _commitment_task("i").execute(_context(statuses))
+    assert deferred.value.trigger.instance_keys is None
     with pytest.raises(AirflowSkipException, match="window has closed"):
         _commitment_task("r").execute(_context(statuses, started=datetime.now(UTC) - timedelta(days=2)))
     with pytest.raises(TaskDeferred) as deferred:  # default window: 20 hours
         _commitment_task("r").execute(_context(statuses, started=datetime.now(UTC) - timedelta(hours=19)))
-    assert deferred.value.trigger.moment > datetime.now(UTC) + timedelta(minutes=59)
-    with pytest.raises(AirflowSkipException, match="at_risk"):
-        _commitment_task("r").window_closed({}, None, summary="r is at_risk as of 2026-11-24")
+    assert datetime.fromisoformat(deferred.value.trigger.until) > datetime.now(UTC) + timedelta(minutes=59)
+
+
+def test_a_decision_settles_the_waiting_task_at_once():
+    task, summary = _commitment_task("r"), "r is at risk (at_risk) as of 2026-11-24"
+    waived = {"decision": "waive", "decided_by": "am", "comment": "agreed", "decided_at": "2026-11-24T10:00:00"}
+    assert task.settle({}, {"outcome": "decided", "decisions": [waived]}, summary=summary)["status"] == "waived"
+    with pytest.raises(AirflowSkipException, match="dispute by am: no"):
+        task.settle({}, {"outcome": "decided", "decisions": [{**waived, "decision": "dispute", "comment": "no"}]},
+                    summary=summary)
+    with pytest.raises(AirflowSkipException, match="marts were rebuilt"):
+        task.settle({}, {"outcome": "rebuilt", "built_at": "2026-11-25T01:00:00+00:00"}, summary=summary)
+    with pytest.raises(AirflowSkipException, match="window has closed"):
+        task.settle({}, {"outcome": "window_closed"}, summary=summary)
+
+
+def test_the_commitment_task_logs_status_reason_due_evidence_and_progress():
+    line = ad.status_line({"instance_key": "2026-10-01", "status": "at_risk", "reason": None, "kind": "quota",
+                           "due_date": "2026-12-31", "evidence_count": 2, "progress_value": 2,
+                           "progress_target": 4, "is_disputed": False})
+    assert line == ("2026-10-01: at risk; why: 2 counted of 4 expected by now; due 2026-12-31; "
+                    "evidence so far: 2; progress: 2 of 4")
+    assert ad.status_line({"instance_key": "term", "status": "at_risk", "progress_value": 0,
+                           "progress_target": 3.6822}).endswith("progress: 0 of 3.68")
+    line = ad.status_line({"instance_key": "term", "status": "insufficient_data", "is_disputed": True,
+                           "reason": "the orders feed is stale since 2026-11-20", "due_date": None})
+    assert line == ("term: insufficient data (disputed); why: the orders feed is stale since 2026-11-20; "
+                    "due -; evidence so far: -; progress: -")
+
+
+def test_the_trigger_form_has_an_as_of_date_field(entry):
+    dag = ad.build_agreement_dag(entry)
+    schema = dag.params.get_param("as_of").schema
+    assert schema["format"] == "date" and "string" in schema["type"]
+    assert dag.params["as_of"] is None
+    assert dag.max_active_runs > 1, "an open decision window must not block the next run"
+
+
+def test_the_decision_form_asks_only_for_the_comment_not_the_dags_as_of(entry):
+    mapped = ad.build_agreement_dag(entry).get_task(ad.DECISION_TASK_ID)
+    need = {"commitment_id": "c", "status": "breached", "instances": [], "as_of": "2026-11-24"}
+    decision_task = mapped.unmap({"need": need})  # as the worker does, with the DAG's params
+    assert list(decision_task.serialized_params) == ["comment"]
 
 
 def test_scorecard_fails_the_run_only_on_a_pipeline_failure():
@@ -286,31 +358,42 @@ def mart(db_url):
         cur.execute("""drop schema if exists agdag_marts cascade; create schema agdag_marts;
             create table agdag_marts.commitment_statuses (
                 as_of_date date, agreement_id text, commitment_id text, instance_key text, status text,
-                status_reason text, due_date date, is_disputed boolean)""")
+                status_reason text, due_date date, is_disputed boolean, kind text, evidence_count integer,
+                progress_value numeric, progress_target numeric, warning_date date, breach_date date);
+            create table agdag_marts.mart_builds (as_of_var date, built_at timestamptz)""")
     yield "agdag_marts.commitment_statuses"
     with psycopg2.connect(db_url) as conn, conn.cursor() as cur:
         cur.execute("drop schema agdag_marts cascade")
 
 
 def test_read_agreement_statuses(db_url, mart):
+    builds = "agdag_marts.mart_builds"
     with pytest.raises(RuntimeError, match="not fresh"):
-        ad.read_agreement_statuses(db_url, "A", "2026-11-24", table=mart)
+        ad.read_agreement_statuses(db_url, "A", "2026-11-24", table=mart, builds_table=builds)
     with pytest.raises(RuntimeError, match="does not exist"):
-        ad.read_agreement_statuses(db_url, "A", "2026-11-24", table="agdag_marts.nothing")
+        ad.read_agreement_statuses(db_url, "A", "2026-11-24", table="agdag_marts.nothing", builds_table=builds)
     with psycopg2.connect(db_url) as conn, conn.cursor() as cur:
-        cur.executemany(f"insert into {mart} values (%s, %s, %s, %s, %s, %s, %s, %s)", [
-            ("2026-11-24", "A", "report", "2026-10-01", "breached", "no report", "2026-10-08", True),
-            ("2026-11-24", "A", "report", "2026-11-01", "delivered", None, "2026-11-07", False),
-            ("2026-11-24", "A", "launch", "term", "on_track", None, None, False),
-            ("2026-11-24", "B", "launch", "term", "breached", None, None, False),
-            ("2026-11-23", "A", "launch", "term", "breached", None, None, False),
+        cur.executemany(f"insert into {mart} values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", [
+            ("2026-11-24", "A", "report", "2026-10-01", "breached", "no report", "2026-10-08", True, "recurring", 0,
+             None, None, "2026-10-06", "2026-10-08"),
+            ("2026-11-24", "A", "report", "2026-11-01", "delivered", None, "2026-11-07", False, "recurring", 1,
+             None, None, None, None),
+            ("2026-11-24", "A", "launch", "term", "on_track", None, None, False, "quota", 3, 3, 4.5, None, None),
+            ("2026-11-24", "B", "launch", "term", "breached", None, None, False, "quota", 0, 0, 4, None, None),
+            ("2026-11-23", "A", "launch", "term", "breached", None, None, False, "quota", 0, 0, 4, None, None),
         ])
-    got = ad.read_agreement_statuses(db_url, "A", date(2026, 11, 24), table=mart)
+        cur.execute(f"insert into {builds} values ('2026-11-24', '2026-11-24 01:00+00')")
+    got = ad.read_agreement_statuses(db_url, "A", date(2026, 11, 24), table=mart, builds_table=builds)
     assert {k: v["status"] for k, v in got["commitments"].items()} == {"report": "breached", "launch": "on_track"}
     assert got["commitments"]["report"]["instances"][0] == {
         "instance_key": "2026-10-01", "status": "breached", "reason": "no report", "due_date": "2026-10-08",
-        "is_disputed": True}
-    assert ad.read_agreement_statuses(db_url, "C", "2026-11-24", table=mart)["commitments"] == {}
+        "is_disputed": True, "kind": "recurring", "evidence_count": 0, "progress_value": None,
+        "progress_target": None, "warning_date": "2026-10-06", "breach_date": "2026-10-08"}
+    assert got["commitments"]["launch"]["instances"][0]["progress_target"] == 4.5
+    assert datetime.fromisoformat(got["built_at"]) == datetime(2026, 11, 24, 1, tzinfo=UTC)
+    assert ad.read_agreement_statuses(db_url, "C", "2026-11-24", table=mart,
+                                      builds_table=builds)["commitments"] == {}
+    assert ad.marts_built_at(db_url, "agdag_marts.nothing") is None
 
 
 def test_ui_guide_points_at_the_dags_and_the_required_actions(entries, tmp_path):

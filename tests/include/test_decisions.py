@@ -14,6 +14,7 @@ from partnerops.decisions import (
     DecisionError,
     decided_instances,
     decision_from_response,
+    decisions_on,
     record_decision,
 )
 
@@ -90,3 +91,27 @@ def test_record_decision_writes_one_row_per_instance(db_url):
 def test_a_decision_on_every_instance_is_reported_as_star(db_url):
     record_decision(db_url, _response("Dispute", keys=[]))
     assert decided_instances(db_url, "TM-2026-0001") == {("launch-slot", "*")}
+
+
+def test_decisions_on_answers_only_once_every_instance_asked_about_is_decided(db_url):
+    from partnerops.agreement_dags import wait_outcome
+
+    keys = ["2026-10-01", "2026-11-01"]
+    assert decisions_on(db_url, "TM-2026-0001", "launch-slot", keys) is None
+    assert wait_outcome(db_url, "TM-2026-0001", "launch-slot", keys, built_at=None) is None
+    record_decision(db_url, _response("Waive", keys=["2026-10-01"]))
+    assert decisions_on(db_url, "TM-2026-0001", "launch-slot", keys) is None
+    record_decision(db_url, _response("Waive", keys=["2026-11-01"]))
+    found = decisions_on(db_url, "TM-2026-0001", "launch-slot", keys)
+    assert found == [{"decision": "waive", "comment": "promo moved", "decided_by": "Zhang Wei (u7)",
+                      "decided_at": WHEN.isoformat()}]
+    outcome = wait_outcome(db_url, "TM-2026-0001", "launch-slot", keys, built_at=None)
+    assert outcome == {"outcome": "decided", "decisions": found}
+    # no decision is asked about (insufficient data): only a newer build of the marts ends the wait
+    assert wait_outcome(db_url, "TM-2026-0001", "launch-slot", None, built_at=None) is None
+
+
+def test_a_decision_on_every_instance_settles_each_of_them(db_url):
+    record_decision(db_url, _response("Dispute", keys=[]))
+    assert [d["decision"] for d in decisions_on(db_url, "TM-2026-0001", "launch-slot", ["term", "x"])] == ["dispute"]
+    assert decisions_on(db_url, "TM-2026-0001", "other", ["term"]) is None

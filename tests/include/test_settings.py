@@ -105,3 +105,37 @@ def test_timers_are_production_ones_unless_set(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("PARTNEROPS_RETRY_DELAY_SECONDS", "soon")
     with pytest.raises(UserError, match="PARTNEROPS_RETRY_DELAY_SECONDS='soon' is not a number"):
         get_settings()
+
+
+_LOG_PROBE = """
+import io, logging, os
+from airflow.sdk.log import configure_logging
+out = io.StringIO()
+configure_logging(output=out, colored_console_log=False)
+from airflow.sdk import BaseOperator
+from airflow.sdk.api.client import log as api_client_log
+from partnerops.agreement_dags import CommitmentStatusOperator
+CommitmentStatusOperator(task_id="t", commitment_id="c").log.info("commitment status probe")
+BaseOperator(task_id="u").log.info("other operator info probe")
+logging.getLogger("some.library").info("library info probe")
+api_client_log.error("XCom not found", key="probe")
+logging.getLogger("some.library").warning("library warning probe")
+print(out.getvalue())
+"""
+
+
+def test_task_logs_show_the_projects_operators_at_info_and_no_xcom_not_found_noise(tmp_path: Path) -> None:
+    """Airflow's own logging, configured from airflow_environ(), in a fresh process as a task would."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **airflow_environ(get_settings())}
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    out = subprocess.run([sys.executable, "-c", _LOG_PROBE], env=env, capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    assert env["AIRFLOW__LOGGING__LOGGING_LEVEL"] == "WARNING"
+    assert "commitment status probe" in out
+    assert "library warning probe" in out
+    assert "other operator info probe" not in out and "library info probe" not in out
+    assert "XCom not found" not in out

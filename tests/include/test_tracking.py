@@ -24,6 +24,8 @@ def test_cosmos_config_renders_watcher_mode_from_the_manifest(tmp_path: Path, mo
     assert args["vars"] == {"as_of": "{{ partnerops_as_of(dag_run) }}", "feed_timezone": FEED_TIMEZONE}
     # Connection details are templates resolved when a task runs: nothing secret is serialized.
     assert all(v.startswith("{{ partnerops_dbt_env()") for v in args["env"].values())
+    # exposures are documentation: no task, and no "Unavailable conversion function" warning per parse
+    assert config["render_config"].exclude == ["resource_type:exposure"]
 
 
 def test_an_unknown_rendering_is_a_clear_error(monkeypatch: pytest.MonkeyPatch):

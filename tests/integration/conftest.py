@@ -194,6 +194,8 @@ class AgreementRun:
     waived_instances: set[str]
     decision_state: str
     next_run: DagRunResult
+    overlapping_run: DagRunResult
+    first_run_state_while_overlapping_ran: str
 
 
 def _pick_agreement(url: str, as_of: str, entries: list[dict]) -> tuple[dict, str, set[str]]:
@@ -241,6 +243,8 @@ def agreement_run(airflow_runtime: AirflowRuntime, tracking_project: TrackingPro
        the `dbt build` the tracking DAG runs (the DAG itself is tested by `tracked`), with the
        decision dated to that day.
     4. Once the first run has ended, the agreement's next run is triggered for the same date.
+    Between 1 and 2, while the first run waits for the decision, another run is triggered: it
+    starts at once (an open decision blocks no run).
     """
     af, url, as_of = airflow_runtime, tracking_project.url, tracked.as_of
     entries = read_registry(tracking_project.settings.registry_path)
@@ -261,6 +265,11 @@ def agreement_run(airflow_runtime: AirflowRuntime, tracking_project: TrackingPro
         map_index = agreement_runs.wait_until(
             lambda: agreement_runs.awaiting_decision_on(af, dag_id, run_id, commitment_id), timeout=120,
             what=f"a Required Action for {commitment_id}")
+        # While this run waits for the decision, a new tracking event's run starts all the same.
+        overlap_id = af.trigger(dag_id, conf={"as_of": as_of, "decision_window_minutes": 0})
+        agreement_runs.wait_until(lambda: af.api("GET", f"/dags/{dag_id}/dagRuns/{overlap_id}")["state"] != "queued",
+                                  timeout=120, what="the overlapping run to start")
+        first_state = af.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
         af.api("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ad.DECISION_TASK_ID}/{map_index}/hitlDetails",
                json={"chosen_options": ["Waive"], "params_input": {"comment": agreement_runs.WAIVER_COMMENT}})
 
@@ -277,6 +286,7 @@ def agreement_run(airflow_runtime: AirflowRuntime, tracking_project: TrackingPro
                 capture=True)
         result = af.wait_for_run(dag_id, run_id, timeout=600)
         final = agreement_runs.commitment_task_states(af, dag_id, run_id, entry)
+        overlapping_run = af.wait_for_run(dag_id, overlap_id, timeout=600)
         next_id = af.trigger(dag_id, conf={"as_of": as_of, "decision_window_minutes": 0})
         next_run = af.wait_for_run(dag_id, next_id, timeout=600)
     finally:
@@ -284,4 +294,5 @@ def agreement_run(airflow_runtime: AirflowRuntime, tracking_project: TrackingPro
     return AgreementRun(entry=entry, dag_id=dag_id, expected_status=expected_status, live=live,
                         decision_task_count=decision_task_count, result=result, final=final,
                         waived_commitment=commitment_id, waived_instances=instance_ids, decision_state=decided,
-                        next_run=next_run)
+                        next_run=next_run, overlapping_run=overlapping_run,
+                        first_run_state_while_overlapping_ran=first_state)

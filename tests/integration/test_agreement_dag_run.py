@@ -49,6 +49,22 @@ def test_one_agreement_run_matches_the_marts(agreement_run):
     assert run.result.task_states[ad.SCORECARD_TASK_ID] == "success"
 
 
+def test_the_run_note_sums_up_health_and_a_commitment_log_says_why(agreement_run, airflow_runtime, tracked):
+    run, af = agreement_run, airflow_runtime
+    counts: dict[str, int] = {}
+    for status in run.expected_status.values():
+        counts[status] = counts.get(status, 0) + 1
+    note = af.api("GET", f"/dags/{run.dag_id}/dagRuns/{run.result.run_id}")["note"]
+    assert note == f"{ad.summary_line(counts)} (as of {tracked.as_of})"
+    commitment = next(c for c in run.entry["commitments"] if run.expected_status[c["id"]] != "not_listed")
+    task_id = f"{commitment['pillar']}.{ad.task_id_for(commitment['id'])}"
+    log = json.dumps(af.api("GET", f"/dags/{run.dag_id}/dagRuns/{run.result.run_id}/taskInstances/{task_id}/logs/1",
+                            params={"full_content": True}))
+    status = run.expected_status[commitment["id"]]
+    assert f"{commitment['id']} is " in log and f"({status})" in log, log[:2000]
+    assert "why: " in log and "evidence so far: " in log and "progress: " in log, log[:2000]
+
+
 def test_a_pipeline_failure_looks_different_from_a_breach(airflow_runtime, tracking_project):
     """No marts for the date: read_marts fails after its retries, every commitment is upstream_failed."""
     af = airflow_runtime

@@ -55,3 +55,9 @@ def test_the_agreements_next_run_shows_the_commitment_green(agreement_run, airfl
     states = commitment_task_states(airflow_runtime, run.dag_id, run.next_run.run_id, run.entry)
     assert states[run.waived_commitment] == "success"
     assert run.final[run.waived_commitment] == "failed", "it was breached (red) in the run before the waiver"
+
+
+def test_an_open_decision_blocks_no_run(agreement_run):
+    run = agreement_run
+    assert run.first_run_state_while_overlapping_ran == "running", "the first run was still waiting for a decision"
+    assert run.overlapping_run.state == "success"
