@@ -85,7 +85,7 @@ def test_exposures_declare_exactly_what_the_code_reads(manifest):
                  for e in manifest["exposures"].values()}
     assert exposures["sla_alerts"] == set(MARTS_READ) == _relations_read(
         "alerts/status.py", "alerts/run.py", "alerts/demo.py", "alerts/routing.py", "alerts/rules.py")
-    assert exposures["agreement_dags"] == _relations_read("agreement_dags.py") == {"commitment_statuses"}
+    assert exposures["agreement_dags"] == _relations_read("agreement_dags.py") == {"commitment_statuses", "mart_builds"}
     assert exposures["partnerops_status_cli"] == _relations_read("status.py") == {"commitment_statuses"}
     assert exposures["partnerships_view"] == _relations_read("ui/queries.py", "ui/app.py") == {
         "agreement_fulfilment", "agreement_versions", "commitment_decisions", "commitment_statuses", "gmv_pacing",
@@ -154,7 +154,7 @@ def test_every_mart_has_a_primary_key_test(manifest):
     tests = primary_key_tests(manifest)
     assert [name for name, found in tests.items() if not found] == []
     assert tests["commitment_statuses"] == ["unique_combination_of_columns(as_of_date, commitment_instance_id)"]
-    assert tests["commitment_status_snapshots"] == ["unique + not_null(dbt_scd_id)"]
+    assert tests["commitment_status_snapshots"] == ["unique_combination_of_columns(dbt_scd_id, dbt_valid_to)"]
 
 
 def test_the_primary_key_check_finds_a_mart_without_one(manifest):

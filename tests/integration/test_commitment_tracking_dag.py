@@ -73,7 +73,7 @@ def test_missed_deadline_runs_the_oncall_callback(tracking_run, airflow_runtime)
                 where r.run_id = %s and d.missed"""
     end, rows = time.monotonic() + 60, []
     while time.monotonic() < end:
-        with psycopg2.connect(airflow_runtime.meta_url) as conn, conn.cursor() as cur:
+        with psycopg2.connect(airflow_runtime.meta_url.replace("+psycopg2", "", 1)) as conn, conn.cursor() as cur:
             cur.execute(query, (tracking_run.run_id,))
             rows = cur.fetchall()
         if any(state == "success" for state, _, _ in rows):

@@ -135,13 +135,18 @@ def kept(tab, artefacts: Path, name: str) -> Iterator[None]:
 
 
 def partnerships(tab, view: dict, path: str = "/"):
-    """Open the Partnerships view inside the Airflow UI; returns the frame that shows it."""
+    """Open the Partnerships view inside the Airflow UI at the module's as-of date (other tests'
+    marts may hold later dates); returns the frame that shows it, or the tab for another page."""
     tab.goto(f"{view['base']}/plugin/partnerships")
     frame = tab.frame_locator("iframe")
     frame.locator("h1").first.wait_for()
     if path != "/":
-        tab.goto(f"{view['base']}/partnerops{path}")
+        tab.goto(f"{view['base']}/partnerops{path}?as_of={view['as_of'].isoformat()}")
         return tab
+    if frame.locator("#as-of").inner_text() != view["as_of"].isoformat():  # the as-of picker, as a person would
+        frame.locator("select[name=as_of]").select_option(view["as_of"].isoformat())
+        frame.get_by_role("button", name="Show").click()
+        frame.locator("#as-of", has_text=view["as_of"].isoformat()).wait_for()
     return frame
 
 
