@@ -37,7 +37,9 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/bin/chromium"
 HOSTILE = "<img src=x onerror=alert(1)> Bobby'); drop table marts.commitment_statuses;--"
-DATES = (date(2026, 5, 4), date(2026, 5, 18))
+#: After the session's shared tracking date (conftest.AS_OF), so that these are the marts' latest
+#: dates and the status history (the snapshot of the latest date) covers the hostile agreement.
+DATES = (date(2026, 12, 7), date(2026, 12, 21))
 FEED_MARK = "partnerships-browser-test/"
 FEEDS = ("orders", "shipments", "campaign_executions", "channel_listings", "data_deliveries", "attestations")
 
