@@ -57,6 +57,11 @@ PORTFOLIO_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: Connection extras that are libpq parameters, passed on in the URL (others are Airflow's own).
+LIBPQ_EXTRA_KEYS = frozenset({"host", "sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword", "connect_timeout",
+                              "options", "application_name", "target_session_attrs", "gssencmode", "keepalives"})
+
+
 def airflow_database_url() -> str:
     """The project database, from the Airflow connection `partnerops_db` (else the project's settings)."""
     try:
@@ -65,9 +70,11 @@ def airflow_database_url() -> str:
         conn = Connection.get_connection_from_secrets(AIRFLOW_CONN_ID)
         from sqlalchemy.engine import URL
 
+        # libpq's own parameters kept in the connection's extra (a socket folder as `host`, TLS)
+        query = {k: str(v) for k, v in conn.extra_dejson.items() if k in LIBPQ_EXTRA_KEYS}
         return URL.create("postgresql", username=conn.login or None, password=conn.password or None,
                           host=conn.host or None, port=conn.port or None,
-                          database=conn.schema or None).render_as_string(hide_password=False)
+                          database=conn.schema or None, query=query).render_as_string(hide_password=False)
     except Exception as exc:  # noqa: BLE001 - no Airflow or no such connection: the settings say
         url = get_settings().database_url
         if not url:
