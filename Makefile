@@ -33,11 +33,14 @@ demo: $(STAMP) ## Run the main job end to end (embedded PostgreSQL unless PARTNE
 serve: $(STAMP) ## Start Airflow (UI on :8080, scheduler, ...) on the project database; prints URL and login
 	$(BIN)/partnerops serve
 
+# Test processes in parallel (pytest-xdist); TEST_WORKERS=0 runs the tests one by one in one process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) ## Run the whole test suite (PostgreSQL: PARTNEROPS_TEST_ADMIN_URL, the machine's, or embedded)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 test-fast: $(STAMP) ## Run the tests that need no running Airflow scheduler (no `scheduler` marker)
-	$(BIN)/pytest -m "not scheduler"
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not scheduler"
 
 lint: $(STAMP) ## Lint Python (ruff)
 	$(BIN)/ruff check include dags plugins tests bench

@@ -11,6 +11,14 @@ The session's database is created with migrations applied, and dropped at the en
 
 Tests that need Airflow running for real (the `airflow_runtime` fixture) are marked
 `scheduler`; `make test-fast` leaves them out.
+
+In parallel (`pytest -n 2`, pytest-xdist; `make test` does this), each worker process has its
+own session fixtures, so each gets its own throwaway databases. The server is resolved once,
+by the controller, for all workers (one embedded server, not one per worker). Tests are handed
+out a module at a time (`--dist loadscope`, set in pyproject.toml), so module fixtures (a dbt
+build, a browser) are set up once; the Airflow tests (tests/integration, which share the
+running Airflow and its migrated metadata template) go as one unit, first, since they take
+longest.
 """
 
 from __future__ import annotations
@@ -19,10 +27,11 @@ import shutil
 import signal
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import psycopg2
 import pytest
 
@@ -35,19 +44,87 @@ from partnerops.tracking import build_manifest, manifest_path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+#: Where the tests that use Airflow live: its fixtures are defined there (integration/conftest.py).
+AIRFLOW_TESTS = "tests/integration/"
+#: How the controller hands the resolved server to its workers (`workerinput`).
+WORKER_ADMIN_URL = "partnerops_admin_url"
+
+
 def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _stop_workers_then_interrupt(signum, frame):
+    """SIGTERM to the controller: the workers (its child processes) end their tests and tear down too."""
+    for child in psutil.Process().children():
+        with suppress(psutil.Error):
+            child.send_signal(signal.SIGTERM)
+    raise KeyboardInterrupt
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return config.pluginmanager.hasplugin("dsession")
+
+
+@pytest.hookimpl(trylast=True)  # after xdist's, which makes this process the controller (or not)
 def pytest_configure(config: pytest.Config) -> None:
     # SIGTERM ends the run like Ctrl-C does: fixtures are torn down, so servers stop and databases go.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    if _is_controller(config):
+        signal.signal(signal.SIGTERM, _stop_workers_then_interrupt)
+        config.pluginmanager.register(_SharedServer(), "partnerops_shared_server")
+    else:
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_AirflowFirst(), "partnerops_airflow_first")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "airflow_runtime" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.scheduler)
+
+
+class _AirflowFirst:
+    """`--dist loadscope` scheduling: a module at a time, the Airflow tests as one unit, handed out first."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log):
+        if config.getvalue("dist") != "loadscope":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        class AirflowFirst(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                return AIRFLOW_TESTS if nodeid.startswith(AIRFLOW_TESTS) else nodeid.split("::", 1)[0]
+
+            def _assign_work_unit(self, node) -> None:
+                if AIRFLOW_TESTS in self.workqueue:
+                    self.workqueue.move_to_end(AIRFLOW_TESTS, last=False)
+                super()._assign_work_unit(node)
+
+        return AirflowFirst(config, log)
+
+
+class _SharedServer:
+    """In the xdist controller: the run's server, resolved once and handed to every worker."""
+
+    def __init__(self) -> None:
+        self.stack = ExitStack()
+        self.url: str | None = None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        try:
+            server = self.stack.enter_context(throwaway_server())
+        except UserError as exc:
+            pytest.exit(f"error: {exc}", returncode=3)
+        _say(session.config, server.description)
+        self.url = server.admin_url
+
+    def pytest_configure_node(self, node) -> None:
+        node.workerinput[WORKER_ADMIN_URL] = self.url
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.stack.close()
 
 
 def _say(config: pytest.Config, line: str) -> None:
@@ -63,6 +140,10 @@ def _say(config: pytest.Config, line: str) -> None:
 @pytest.fixture(scope="session")
 def admin_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """The server the run's throwaway databases are created on (see the module docstring)."""
+    shared = getattr(request.config, "workerinput", {}).get(WORKER_ADMIN_URL)
+    if shared:  # an xdist worker: the controller resolved it, and said which it is
+        yield shared
+        return
     with ExitStack() as stack:
         try:
             server = stack.enter_context(throwaway_server())
