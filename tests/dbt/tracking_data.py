@@ -7,6 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg2
+from db_query import query
 
 from partnerops.dbt import run_dbt
 
@@ -21,16 +22,6 @@ def dbt(url: str, target: Path, *args: str, as_of: date | None = None, **vars: o
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"dbt {' '.join(args)} failed:\n{out[-6000:]}"
     return out
-
-
-def query(url: str, sql: str, params: tuple | dict | None = None) -> list[tuple]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
 
 
 def local(d: date, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:

@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psycopg2
 import pytest
+from db_query import query
 
 REPO_ROOT = Path(__file__).resolve().parents[1].parent
 EXAMPLES = REPO_ROOT / "examples" / "agreements"
@@ -39,16 +39,6 @@ def run(*args: str, data_dir: Path, url: str) -> subprocess.CompletedProcess[str
     result = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", timeout=300, env=env)
     assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
     return result
-
-
-def query(url: str, sql: str) -> list[tuple]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 COUNTED = ["raw.agreement_versions", "raw.commitments", "raw.quarantined_documents", "raw.quarantine_reasons",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from db_query import query
 
 from partnerops.intake import run_intake
 from partnerops.registry import read_registry
@@ -22,16 +23,6 @@ EXAMPLES = REPO_ROOT / "examples" / "agreements"
 V1, V2 = EXAMPLES / "feichi-sport.v1.yaml", EXAMPLES / "feichi-sport.v2.yaml"
 SMALL = EXAMPLES / "lanmei-knit.v1.yaml"
 HOSTILE_NAME = "Robert'); DROP TABLE raw.commitments;-- <script>alert(1)</script> & \"大卫\" \\ 100%"
-
-
-def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def table_counts(url: str) -> dict[str, int]:

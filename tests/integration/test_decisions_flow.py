@@ -11,28 +11,20 @@ the agreement's next run.
 
 from __future__ import annotations
 
-import psycopg2
 import pytest
 from agreement_runs import WAIVER_COMMENT, commitment_task_states, instances
+from db_query import query
 
 pytestmark = pytest.mark.integration
-
-
-def _query(url: str, sql: str, params: tuple) -> list[tuple]:
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        rows = cur.fetchall()
-    conn.close()
-    return rows
 
 
 def test_the_answer_is_recorded_with_who_when_and_why(agreement_run, tracking_project):
     run = agreement_run
     assert run.decision_state == "success"
-    rows = _query(tracking_project.url, """select decision, comment, decided_by, decided_at is not null
+    rows = query(tracking_project.url, """select decision, comment, decided_by, decided_at is not null
                                              from raw.commitment_decisions
                                             where agreement_id = %s and commitment_id = %s""",
-                  (run.entry["agreement_id"], run.waived_commitment))
+                 (run.entry["agreement_id"], run.waived_commitment))
     assert rows == [("waive", WAIVER_COMMENT, "admin", True)] * len(run.waived_instances)
 
 
@@ -43,9 +35,9 @@ def test_the_next_tracking_run_shows_the_commitment_waived(agreement_run, tracki
     assert {iid: after[iid][0] for iid in run.waived_instances} == dict.fromkeys(run.waived_instances, "waived")
     assert all(after[iid][1].startswith("waived by admin: Brand") for iid in run.waived_instances), after
     # the status history (dbt snapshot) records the change
-    [(waived,)] = _query(url, """select count(*) from snapshots.commitment_status_snapshots
+    [(waived,)] = query(url, """select count(*) from snapshots.commitment_status_snapshots
                                   where commitment_instance_id = any(%s) and status = 'waived'""",
-                         (list(run.waived_instances),))
+                        (list(run.waived_instances),))
     assert waived == len(run.waived_instances)
 
 

@@ -23,9 +23,9 @@ from datetime import date
 from pathlib import Path
 
 import httpx
-import psycopg2
 import pytest
 import yaml
+from db_query import query
 
 from partnerops.agreements.sample import sample_documents
 from partnerops.calendar import fill_calendar
@@ -44,12 +44,6 @@ FEED_MARK = "partnerships-browser-test/"
 FEEDS = ("orders", "shipments", "campaign_executions", "channel_listings", "data_deliveries", "attestations")
 
 
-def sql(url: str, statement: str, params: tuple = ()) -> list[tuple]:
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(statement, params)
-        return cur.fetchall() if cur.description else []
-
-
 @pytest.fixture(scope="module")
 def view(airflow_runtime, tracking_project, tmp_path_factory) -> Iterator[dict]:
     """The project database with a hostile brand, fresh feeds and marts for DATES; the dbt docs written."""
@@ -65,7 +59,7 @@ def view(airflow_runtime, tracking_project, tmp_path_factory) -> Iterator[dict]:
     report = run_intake([inbox], database_url=url, triggered_by="test", settings=aside)
     assert report.count("loaded") == 1, report.summary()
     fill_calendar(url, [2026, 2027])
-    sql(url, """insert into raw.evidence_loads (feed, file_path, content_hash, arrived_at, status, triggered_by,
+    query(url, """insert into raw.evidence_loads (feed, file_path, content_hash, arrived_at, status, triggered_by,
                                                 finished_at, min_business_date, max_business_date)
                 select feed, %s || feed || '/' || day::date, md5(feed || day::text || 'pb'),
                        day + interval '20 hours', 'loaded', 'test', day + interval '20 hours', day::date, day::date
@@ -79,9 +73,9 @@ def view(airflow_runtime, tracking_project, tmp_path_factory) -> Iterator[dict]:
         generate_docs(url, settings=tracking_project.settings, as_of=DATES[-1].isoformat())
         yield {"url": url, "hostile_id": hostile_id, "base": airflow_runtime.base_url, "as_of": DATES[-1]}
     finally:
-        sql(url, "delete from raw.evidence_loads where file_path like %s", (FEED_MARK + "%",))
-        sql(url, "delete from raw.commitments where agreement_id = %s", (hostile_id,))
-        sql(url, "delete from raw.agreement_versions where agreement_id = %s", (hostile_id,))
+        query(url, "delete from raw.evidence_loads where file_path like %s", (FEED_MARK + "%",))
+        query(url, "delete from raw.commitments where agreement_id = %s", (hostile_id,))
+        query(url, "delete from raw.agreement_versions where agreement_id = %s", (hostile_id,))
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +154,7 @@ def shown_agreements(scope) -> list[str]:
 def test_portfolio_inside_airflow_lists_every_agreement(page, view, artefacts):
     with kept(page, artefacts, "portfolio"):
         frame = partnerships(page, view)
-        expected = [a for (a,) in sql(view["url"], """select distinct agreement_id from marts.commitment_statuses
+        expected = [a for (a,) in query(view["url"], """select distinct agreement_id from marts.commitment_statuses
                                                        where as_of_date = %s order by 1""", (view["as_of"],))]
         assert len(expected) == 11 and view["hostile_id"] in expected
         assert sorted(shown_agreements(frame)) == expected
@@ -176,7 +170,7 @@ def test_portfolio_inside_airflow_lists_every_agreement(page, view, artefacts):
 
 
 def test_a_filter_narrows_and_the_csv_matches(page, view, artefacts):
-    rows = sql(view["url"], """select obligor, status, array_agg(distinct agreement_id order by agreement_id)
+    rows = query(view["url"], """select obligor, status, array_agg(distinct agreement_id order by agreement_id)
                                  from marts.commitment_statuses where as_of_date = %s and status <> 'superseded'
                                 group by 1, 2""", (view["as_of"],))
     side, status, wanted = max((r for r in rows if 0 < len(r[2]) < 11), key=lambda r: (len(r[2]), r[1]))
@@ -191,14 +185,14 @@ def test_a_filter_narrows_and_the_csv_matches(page, view, artefacts):
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
     listed = list(csv.DictReader(io.StringIO(httpx.get(f"{view['base']}{href}", cookies=cookies).text)))
     assert sorted(r["agreement_id"] for r in listed) == wanted
-    brands = {b for (b,) in sql(view["url"], "select brand_name from marts.agreement_versions")}
+    brands = {b for (b,) in query(view["url"], "select brand_name from marts.agreement_versions")}
     assert listed and {r["brand"] for r in listed} <= brands
 
 
 def test_attention_queue_lists_every_at_risk_and_breached_instance(page, view, artefacts):
-    expected = {i for (i,) in sql(view["url"], """select commitment_instance_id from marts.commitment_statuses
+    expected = {i for (i,) in query(view["url"], """select commitment_instance_id from marts.commitment_statuses
                                                    where as_of_date = %s and status in ('at_risk', 'breached')""",
-                                  (view["as_of"],))}
+                                    (view["as_of"],))}
     assert expected, "the scenario needs something at risk or breached"
     with kept(page, artefacts, "attention"):
         tab = partnerships(page, view, "/attention")
@@ -224,7 +218,7 @@ def test_agreement_page_shows_its_timeline_and_the_hostile_name_escaped(page, vi
         assert tab.locator("svg.timeline rect").count() >= tab.locator("svg.timeline text.lane").count() > 0
         assert tab.locator("h1 .brand").inner_text() == HOSTILE
         assert tab.locator("main img").count() == 0 and not dialogs
-        assert sql(view["url"], "select count(*) from marts.commitment_statuses")[0][0] > 0
+        assert query(view["url"], "select count(*) from marts.commitment_statuses")[0][0] > 0
 
 
 def test_dbt_docs_open_inside_airflow(page, view, artefacts):

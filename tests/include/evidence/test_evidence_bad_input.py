@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from db_query import query
 
 from partnerops.cli import main
 from partnerops.evidence import load as load_module
@@ -19,16 +20,6 @@ from partnerops.evidence.validate import MAX_QUOTED, check_value
 
 SHIPMENTS_HEADER = "order_id,brand_id,paid_at,shipped_at,delivered_at,carrier,warehouse_id"
 ORDERS_HEADER = "order_id,brand_id,customer_id,ordered_at,amount,currency,channel,product_lifecycle"
-
-
-def query(url: str, sql: str, args: tuple = ()) -> list[tuple]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def order(i: int, at: str = "2026-03-04T10:00:00+08:00", brand: str = "B0001") -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from db_query import query
 
 from partnerops.cli import main
 from partnerops.errors import UserError
@@ -31,16 +32,6 @@ def write_shipments(path: Path, ids: range, day: date = date(2026, 3, 2)) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def query(url: str, sql: str, args: tuple = ()) -> list[tuple]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def manifest(url: str) -> list[tuple]:

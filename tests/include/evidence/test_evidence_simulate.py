@@ -7,8 +7,8 @@ from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
-import psycopg2
 import pytest
+from db_query import query
 
 from partnerops.agreements.sample import write_sample_corpus
 from partnerops.evidence.load import load_files
@@ -31,16 +31,6 @@ def sample() -> list:
 
 def tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def query(url: str, sql: str) -> list[tuple]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def test_the_same_seed_gives_byte_identical_files(sample, tmp_path):
