@@ -46,6 +46,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: Where the tests that use Airflow live: its fixtures are defined there (integration/conftest.py).
 AIRFLOW_TESTS = "tests/integration/"
+#: How long an interrupted controller waits for what its workers started to stop.
+WORKER_TEARDOWN_SECONDS = 60
 #: How the controller hands the resolved server to its workers (`workerinput`).
 WORKER_ADMIN_URL = "partnerops_admin_url"
 
@@ -54,11 +56,22 @@ def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _stop_workers_then_interrupt(signum, frame):
-    """SIGTERM to the controller: the workers (its child processes) end their tests and tear down too."""
-    for child in psutil.Process().children():
+def _workers_tear_down_then_interrupt(signum, frame):
+    """SIGTERM or Ctrl-C to the xdist controller: first let the workers tear down.
+
+    Each worker ends its test and stops what its fixtures started (Airflow runs in sessions of
+    its own, which a Ctrl-C does not reach); only then does the controller shut the workers
+    down, which otherwise interrupts their teardown after a few seconds. Ctrl-C reached the
+    workers already; SIGTERM is passed on to them.
+    """
+    workers = psutil.Process().children()
+    started = []
+    for worker in workers:
         with suppress(psutil.Error):
-            child.send_signal(signal.SIGTERM)
+            started += worker.children(recursive=True)
+            if signum == signal.SIGTERM:
+                worker.send_signal(signal.SIGTERM)
+    psutil.wait_procs(started, timeout=WORKER_TEARDOWN_SECONDS)
     raise KeyboardInterrupt
 
 
@@ -70,7 +83,8 @@ def _is_controller(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     # SIGTERM ends the run like Ctrl-C does: fixtures are torn down, so servers stop and databases go.
     if _is_controller(config):
-        signal.signal(signal.SIGTERM, _stop_workers_then_interrupt)
+        signal.signal(signal.SIGTERM, _workers_tear_down_then_interrupt)
+        signal.signal(signal.SIGINT, _workers_tear_down_then_interrupt)
         config.pluginmanager.register(_SharedServer(), "partnerops_shared_server")
     else:
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
