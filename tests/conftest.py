@@ -47,7 +47,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Where the tests that use Airflow live: its fixtures are defined there (integration/conftest.py).
 AIRFLOW_TESTS = "tests/integration/"
 #: How long an interrupted controller waits for what its workers started to stop.
-WORKER_TEARDOWN_SECONDS = 60
+WORKER_TEARDOWN_SECONDS = 180
 #: How the controller hands the resolved server to its workers (`workerinput`).
 WORKER_ADMIN_URL = "partnerops_admin_url"
 
