@@ -44,7 +44,7 @@ from partnerops.db import database_url
 from partnerops.settings import DAG_START_DATE, get_settings
 
 SETTINGS = get_settings()
-MANIFEST = tracking.manifest_path(SETTINGS)
+MANIFEST = tracking.local_manifest(SETTINGS)  # fetched from an object-storage base, if one is set
 
 MANIFEST_MISSING_DOC = f"""
 > **The dbt manifest is missing** (`{MANIFEST}`), so the dbt models are not shown and a run
