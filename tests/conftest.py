@@ -29,6 +29,7 @@ import pytest
 from partnerops.db import create_database, drop_database, throwaway_server, with_database
 from partnerops.errors import UserError
 from partnerops.migrations import upgrade
+from partnerops.roles import ROLE_PREFIX_ENV
 from partnerops.settings import get_settings
 from partnerops.tracking import build_manifest, manifest_path
 
@@ -62,14 +63,41 @@ def _say(config: pytest.Config, line: str) -> None:
 
 @pytest.fixture(scope="session")
 def admin_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The server the run's throwaway databases are created on (see the module docstring)."""
+    """The server the run's throwaway databases are created on (see the module docstring).
+
+    The database roles the migrations create are the server's, not a database's: the run
+    names them with a prefix of its own (`PARTNEROPS_DB_ROLE_PREFIX`, also seen by the
+    processes it starts), so parallel runs do not share them, and drops them at the end.
+    """
     with ExitStack() as stack:
         try:
             server = stack.enter_context(throwaway_server())
         except UserError as exc:
             pytest.exit(f"error: {exc}", returncode=3)
         _say(request.config, server.description)
+        prefix = f"pot{uuid.uuid4().hex[:8]}_"
+        stack.enter_context(pytest.MonkeyPatch.context()).setenv(ROLE_PREFIX_ENV, prefix)
+        stack.callback(_drop_roles, server.admin_url, prefix)
         yield server.admin_url
+
+
+def _drop_roles(server_url: str, prefix: str) -> None:
+    """Drop the run's roles (its databases are gone by now, and with them the roles' privileges)."""
+    try:
+        conn = psycopg2.connect(with_database(server_url, "postgres"), connect_timeout=10)
+    except psycopg2.Error:
+        return
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select quote_ident(rolname) from pg_roles where starts_with(rolname, %s)", (prefix,))
+            for (role,) in cur.fetchall():
+                try:
+                    cur.execute(f"drop role {role}")
+                except psycopg2.Error:
+                    pass  # still used by a database a killed run left behind
+    finally:
+        conn.close()
 
 
 @pytest.fixture(scope="session")

@@ -60,6 +60,10 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     url = database_url()
     upgrade(url)
     print(f"database {describe(url)} is at revision {current_revision(url)}")
+    from partnerops.roles import sync_role_logins
+
+    for change in sync_role_logins(url):
+        print(change.message)
     filled = ensure_calendar(url)
     if filled:
         print(f"business calendar filled for {', '.join(map(str, filled))}")

@@ -1,0 +1,199 @@
+"""The database roles (migration 0008, `partnerops.roles`): each does its job and is refused the rest.
+
+Every check logs in as the role itself (the server trusts local logins, so LOGIN is what
+matters; the password is set as in production, hashed). The role names carry the run's own
+prefix (tests/conftest.py), so parallel runs on one server do not share them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import psycopg2.errors
+import pytest
+import yaml
+
+from partnerops.agreements.sample import sample_documents
+from partnerops.db import create_database, drop_database, with_database
+from partnerops.errors import UserError
+from partnerops.intake import run_intake
+from partnerops.migrations import upgrade
+from partnerops.roles import ROLE_KEYS, grant_reporting_login, password_env, role_name, sync_role_logins
+
+PASSWORDS = {password_env(key): f"pw-{key}-{uuid.uuid4().hex[:6]}" for key in ROLE_KEYS}
+
+
+def as_login(url: str, login: str) -> str:
+    """The same database, logged in as `login`."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{login}@{parts.hostname}:{parts.port or 5432}"))
+
+
+def run(url: str, statement: str, params: tuple = ()) -> list[tuple]:
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+def refused(url: str, statement: str) -> bool:
+    try:
+        run(url, statement)
+    except psycopg2.errors.InsufficientPrivilege:
+        return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def db(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A migrated database with five agreements taken in by the loader, and a mart built by the transformer."""
+    name = f"roles_test_{uuid.uuid4().hex[:12]}"
+    create_database(admin_url, name)
+    url = with_database(admin_url, name)
+    try:
+        upgrade(url)
+        sync_role_logins(url, env=PASSWORDS)
+        logins = {key: as_login(url, role_name(key)) for key in ROLE_KEYS}
+        folder = tmp_path_factory.mktemp("agreements")
+        for doc in sample_documents(brands=5, groups=2, seed=11, year=2026):
+            (folder / f"{doc['agreement_id']}.v1.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("PARTNEROPS_DATA_DIR", str(tmp_path_factory.mktemp("var")))
+            report = run_intake([folder], database_url=logins["loader"], triggered_by="test")
+        assert report.count("loaded") == 5, report.summary()
+        run(logins["transformer"], """create table marts.portfolio as
+                                      select agreement_id, brand_id, group_id from raw.agreement_versions""")
+        yield {"admin": url, **logins}
+    finally:
+        drop_database(admin_url, name)
+
+
+def test_the_roles_log_in_with_their_passwords_hashed(db):
+    rows = dict(run(db["admin"], """select rolname, rolpassword from pg_authid
+                                     where rolname = any(%s)""", ([role_name(k) for k in ROLE_KEYS],)))
+    assert set(rows) == {role_name(k) for k in ROLE_KEYS}
+    for key in ROLE_KEYS:
+        stored = rows[role_name(key)]
+        assert stored.startswith("SCRAM-SHA-256$") and PASSWORDS[password_env(key)] not in stored
+        assert run(db[key], "select current_user") == [(role_name(key),)]
+
+
+def test_a_role_without_a_password_stays_as_it_is_and_says_so(db):
+    messages = {c.role: c.message for c in sync_role_logins(db["admin"], env={})}
+    reader = role_name("reader")
+    assert f"{password_env('reader')} is unset" in messages[reader] and "password set earlier" in messages[reader]
+    assert run(db["reader"], "select 1") == [(1,)]  # still logs in: nothing was taken away
+
+
+def test_the_migrations_run_twice_and_in_parallel_databases_with_the_same_roles(db, admin_url):
+    name = f"roles_test_{uuid.uuid4().hex[:12]}"
+    create_database(admin_url, name)
+    try:
+        upgrade(with_database(admin_url, name))  # the roles exist: created once, granted again here
+        owner = run(with_database(admin_url, name), "select tableowner from pg_tables where tablename = 'alerts'")
+        assert owner == [(role_name("migrator"),)]
+    finally:
+        drop_database(admin_url, name)
+
+
+def test_the_loader_writes_raw_and_nothing_else(db):
+    loader = db["loader"]
+    assert run(loader, "select count(*) from raw.agreement_versions where is_current") == [(5,)]
+    for statement in ("select * from marts.portfolio",
+                      "update marts.portfolio set brand_id = 'x'",
+                      "insert into raw.alerts (agreement_id) values ('x')",
+                      "delete from raw.agreement_versions",
+                      "update raw.commitments set title = 'x'",
+                      "truncate raw.orders",
+                      "create table raw.mine (x int)",
+                      "alter table raw.orders add column x int",
+                      "create table marts.mine (x int)"):
+        assert refused(loader, statement), statement
+
+
+def test_the_transformer_reads_raw_and_owns_the_dbt_schemas_but_writes_no_raw(db):
+    transformer = db["transformer"]
+    assert run(transformer, "select count(*) from marts.portfolio") == [(5,)]
+    run(transformer, "create table staging.scratch as select 1 as x; drop table staging.scratch")
+    for statement in ("insert into raw.intake_runs (triggered_by) values ('x')",
+                      "update raw.agreement_versions set title = 'x'",
+                      "insert into raw.alerts (agreement_id) values ('x')",
+                      "drop table raw.orders"):
+        assert refused(transformer, statement), statement
+
+
+def test_alerts_read_marts_and_write_the_ledger_only(db):
+    from partnerops.alerts.ledger import LedgerItem, record_alert, record_attempt, settle
+    from partnerops.alerts.routing import Target
+
+    alerts = db["alerts"]
+    agreement = run(alerts, "select min(agreement_id) from marts.portfolio")[0][0]
+    target = Target("email", "am@example.com")
+    conn = psycopg2.connect(alerts)
+    try:
+        with conn, conn.cursor() as cur:
+            alert_id = record_alert(cur, key=(agreement, "launch-slot", "", "breached"), as_of=date(2026, 3, 1),
+                                    status="pending", escalated=False, targets=[target], payload={},
+                                    now=datetime(2026, 3, 1, tzinfo=UTC))
+            item = LedgerItem("alert", alert_id, (target,), {})
+            record_attempt(cur, item, target, 1, None)
+            settle(cur, item, "sent")
+    finally:
+        conn.close()
+    assert run(db["admin"], "select status from raw.alerts where alert_id = %s", (alert_id,)) == [("sent",)]
+    for statement in ("insert into marts.portfolio (agreement_id) values ('x')",
+                      "update marts.portfolio set brand_id = 'x'",
+                      "select * from raw.agreement_versions",
+                      "insert into raw.intake_runs (triggered_by) values ('x')"):
+        assert refused(alerts, statement), statement
+
+
+def test_the_reader_reads_marts_only(db):
+    reader = db["reader"]
+    assert run(reader, "select count(*) from marts.portfolio") == [(5,)]
+    for statement in ("select * from raw.agreement_versions",
+                      "select * from raw.alerts",
+                      "select * from access.reporting_scopes",
+                      "insert into marts.portfolio (agreement_id) values ('x')",
+                      "delete from marts.portfolio",
+                      "create table marts.mine (x int)"):
+        assert refused(reader, statement), statement
+
+
+def test_a_table_dbt_creates_later_is_readable_by_reader_and_alerts(db):
+    run(db["transformer"], "create table marts.later as select 1 as x")
+    assert run(db["reader"], "select x from marts.later") == [(1,)]
+    assert run(db["alerts"], "select x from marts.later") == [(1,)]
+    assert refused(db["loader"], "select x from marts.later")
+
+
+def test_a_reporting_login_must_exist_and_its_scope_must_name_an_agreement(db):
+    login = role_name("reader") + "_nobody"
+    with pytest.raises(UserError, match="no database login"):
+        grant_reporting_login(db["admin"], login, account_manager="someone@example.com")
+    run(db["admin"], f'create role "{login}" login')
+    with pytest.raises(UserError, match="no current agreement of account manager nobody@example.com"):
+        grant_reporting_login(db["admin"], login, account_manager="nobody@example.com")
+    with pytest.raises(UserError, match="exactly one"):
+        grant_reporting_login(db["admin"], login)
+    assert refused(as_login(db["admin"], login), "select * from marts.portfolio")
+
+
+def test_the_prefix_is_checked(monkeypatch):
+    monkeypatch.setenv("PARTNEROPS_DB_ROLE_PREFIX", "ops; drop")
+    with pytest.raises(UserError, match="letters, digits and underscores"):
+        role_name("reader")
+
+
+def test_the_documented_variables_exist():
+    deploy = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
+    for key in ROLE_KEYS:
+        assert password_env(key) in deploy and f"partnerops_{key}" in deploy
