@@ -31,10 +31,19 @@ import jinja2
 import psycopg2
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from psycopg2 import sql
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from partnerops.dbt import PG_OPTIONS
-from partnerops.settings import AIRFLOW_CONN_ID, DBT_DOCS_SLUG, FEED_TIMEZONE, get_settings
+from partnerops.roles import ACCOUNT_MANAGER_SETTING, role_name
+from partnerops.settings import (
+    ACCOUNT_MANAGER_ROLE,
+    AIRFLOW_CONN_ID,
+    DBT_DOCS_SLUG,
+    FEED_TIMEZONE,
+    READER_CONN_ID,
+    get_settings,
+)
 from partnerops.ui import charts, queries
 from partnerops.ui.words import PILLARS, SIDES, STATUS_LABELS, plain_reason
 
@@ -80,6 +89,46 @@ def airflow_database_url() -> str:
         if not url:
             raise RuntimeError(f"no Airflow connection {AIRFLOW_CONN_ID!r} and no PARTNEROPS_DATABASE_URL") from exc
         return url
+
+
+def portfolio_owner(user: Any) -> str | None:
+    """The account manager whose portfolio alone `user` may see: their email for an AccountManager
+    (FAB role, or the simple auth manager's role), None for everyone else."""
+    roles = {getattr(r, "name", r) for r in (getattr(user, "roles", None) or ())}
+    roles.add(getattr(user, "role", None))
+    if not any(isinstance(r, str) and r.replace(" ", "").lower() == ACCOUNT_MANAGER_ROLE.lower() for r in roles):
+        return None
+    return (getattr(user, "email", None) or user.get_name() or "").strip().lower()
+
+
+def narrow_to_portfolio(cur: Any, account_manager: str) -> None:
+    """Show this session only `account_manager`'s agreements: the marts' row-level security keys on
+    the setting `partnerops.account_manager`, which can narrow what the login sees, never widen it.
+
+    The tables' owner and superusers are never restricted, so a session logged in as one of them
+    steps down to the reader role first; if it cannot, the page is refused rather than showing
+    every portfolio.
+    """
+    cur.execute("select set_config(%s, %s, false)", (ACCOUNT_MANAGER_SETTING, account_manager))
+    if _restricted(cur) is False:
+        try:
+            cur.execute("savepoint narrow")
+            cur.execute(sql.SQL("set role {}").format(sql.Identifier(role_name("reader"))))
+            cur.execute("release savepoint narrow")
+        except psycopg2.Error:
+            cur.execute("rollback to savepoint narrow")
+        if _restricted(cur) is False:
+            log.warning("Partnerships view: the database login is not restricted by row-level security and cannot "
+                        "become %s; an account manager's page is refused", role_name("reader"))
+            raise HTTPException(503, "this view's database login cannot be limited to one account manager's "
+                                     f"portfolio; connect it as {role_name('reader')} (connection "
+                                     f"{READER_CONN_ID!r}, see docs/deploy.md)")
+
+
+def _restricted(cur: Any) -> bool | None:
+    """Whether row-level security applies to this session on the marts (None: no marts yet)."""
+    cur.execute("select row_security_active(c) from to_regclass('marts.commitment_statuses') c")
+    return cur.fetchone()[0]
 
 
 def _templates() -> jinja2.Environment:
@@ -151,7 +200,7 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
         return resolved["url"]
 
     @contextmanager
-    def cursor() -> Iterator[Any]:
+    def cursor(user: Any) -> Iterator[Any]:
         try:
             # JIT compilation costs seconds on these short queries and saves nothing (as for dbt)
             conn = psycopg2.connect(url(), application_name="partnerops-ui", connect_timeout=10, options=PG_OPTIONS)
@@ -162,6 +211,9 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
         try:
             conn.set_session(readonly=True, autocommit=False)
             with conn.cursor() as cur:
+                owner = portfolio_owner(user)
+                if owner is not None:
+                    narrow_to_portfolio(cur, owner)
                 yield cur
         finally:
             conn.close()
@@ -215,9 +267,9 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
 
     @app.get("/", response_class=HTMLResponse)
     def portfolio_page(request: Request, as_of: str | None = None, page_number: int = Query(1, alias="page", ge=1),
-                       ) -> HTMLResponse:
+                       user: Any = Depends(get_user)) -> HTMLResponse:
         filters = filters_from(request)
-        with cursor() as cur:
+        with cursor(user) as cur:
             info = load(as_of, cur)
             shown = queries.portfolio(cur, info.as_of, filters, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
             headline = queries.portfolio_headline(cur, info.as_of)
@@ -226,9 +278,9 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
                     options=options, filters=filters, page_number=page_number)
 
     @app.get("/portfolio.csv")
-    def portfolio_csv(request: Request, as_of: str | None = None) -> Response:
+    def portfolio_csv(request: Request, as_of: str | None = None, user: Any = Depends(get_user)) -> Response:
         filters = filters_from(request)
-        with cursor() as cur:
+        with cursor(user) as cur:
             info = load(as_of, cur)
             rows = queries.portfolio(cur, info.as_of, filters, details=False).rows
         out = io.StringIO()
@@ -241,8 +293,8 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
 
     @app.get("/attention", response_class=HTMLResponse)
     def attention_page(request: Request, as_of: str | None = None, account_manager: str | None = None,
-                       page_number: int = Query(1, alias="page", ge=1)) -> HTMLResponse:
-        with cursor() as cur:
+                       page_number: int = Query(1, alias="page", ge=1), user: Any = Depends(get_user)) -> HTMLResponse:
+        with cursor(user) as cur:
             info = load(as_of, cur)
             shown = queries.attention_queue(cur, info.as_of, account_manager or None, limit=PAGE_SIZE,
                                             offset=(page_number - 1) * PAGE_SIZE)
@@ -251,8 +303,9 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
                     account_manager=account_manager or "", page_number=page_number)
 
     @app.get("/agreements/{agreement_id}", response_class=HTMLResponse)
-    def agreement_page(request: Request, agreement_id: str, as_of: str | None = None) -> HTMLResponse:
-        with cursor() as cur:
+    def agreement_page(request: Request, agreement_id: str, as_of: str | None = None,
+                       user: Any = Depends(get_user)) -> HTMLResponse:
+        with cursor(user) as cur:
             info = load(as_of, cur)
             detail = queries.agreement_detail(cur, info.as_of, agreement_id)
         if detail is None:
@@ -260,15 +313,16 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
         return page(request, "agreement.html", info, a=detail)
 
     @app.get("/groups", response_class=HTMLResponse)
-    def groups_page(request: Request, as_of: str | None = None) -> HTMLResponse:
-        with cursor() as cur:
+    def groups_page(request: Request, as_of: str | None = None, user: Any = Depends(get_user)) -> HTMLResponse:
+        with cursor(user) as cur:
             info = load(as_of, cur)
             groups = queries.group_rows(cur, info.as_of)
         return page(request, "groups.html", info, groups=groups)
 
     @app.get("/groups/{group_id}", response_class=HTMLResponse)
-    def group_page(request: Request, group_id: str, as_of: str | None = None) -> HTMLResponse:
-        with cursor() as cur:
+    def group_page(request: Request, group_id: str, as_of: str | None = None,
+                   user: Any = Depends(get_user)) -> HTMLResponse:
+        with cursor(user) as cur:
             info = load(as_of, cur)
             groups = queries.group_rows(cur, info.as_of, group_id)
             if not groups:
