@@ -332,6 +332,12 @@ def test_reporting_logins_see_only_their_agreements_in_every_mart(marts, reporti
                                             (select count(*) from marts.commitment_statuses)""", (other,))
     assert narrowed[0][1] == 0
     assert len(query(marts["reader"], "select distinct agreement_id from marts.commitment_statuses")) == 5
+    # The decisions view filters itself: a superuser sees them all, a reader without a scope none.
+    assert query(url, "select count(*) from marts.commitment_decisions") == [(1,)]
+    unscoped = role_name("reader") + "_unscoped_test"
+    query(url, f'create role "{unscoped}" login in role "{role_name("reader")}"')
+    for table in ("commitment_decisions", "commitment_statuses", "brand_scorecards", "group_scorecards"):
+        assert query(as_login(url, unscoped), f"select count(*) from marts.{table}") == [(0,)], table
 
 
 def test_an_account_manager_sees_only_their_portfolio_in_the_view(marts, reporting_logins, jwt_for):

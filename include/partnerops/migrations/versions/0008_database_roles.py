@@ -144,12 +144,16 @@ def upgrade() -> None:
 
     -- The agreements, brands or groups (`key`) that role `viewer` may see, narrowed to the
     -- agreements of `account_manager` when that is given (the Partnerships view sets it for an
-    -- account manager); null when nothing is hidden. Security definer: it reads raw and the
+    -- account manager); null when nothing is hidden. A reporting login (a member of the reader
+    -- role) sees the agreements of its scopes, none without one; the project's roles, superusers
+    -- and a single login that owns everything see all. Security definer: it reads raw and the
     -- scopes, which the viewer may not.
     create function access.visible_keys(viewer name, account_manager text, key text) returns text[]
     language sql stable security definer set search_path = pg_catalog, pg_temp as $fn$
         with me as (
-            select viewer = any (array[{unrestricted}]::name[]) as sees_all,
+            select (viewer = any (array[{unrestricted}]::name[])
+                    or (select rolsuper from pg_roles where rolname = viewer)
+                    or not pg_has_role(viewer, '{reader}', 'member')) as sees_all,
                    nullif(lower(trim(account_manager)), '') as narrowed_to
         ),
         visible as (
