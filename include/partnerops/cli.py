@@ -117,6 +117,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_db_grant_reporting(args: argparse.Namespace) -> int:
+    from partnerops.db import database_url
+    from partnerops.roles import grant_reporting_login
+
+    print(grant_reporting_login(database_url(), args.login, account_manager=args.account_manager,
+                                group_id=args.group))
+    return EXIT_OK
+
+
 def _cmd_db_url(args: argparse.Namespace) -> int:
     from partnerops.db import database_url
 
@@ -221,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("db", lambda a: EXIT_USAGE, "Manage the project database.")
     dbsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     dbsub.add_parser("upgrade", help="Apply the schema migrations.").set_defaults(func=_cmd_db_upgrade)
+    grant = dbsub.add_parser("grant-reporting", help="Let a database login read the marts of one account manager's "
+                                                     "or one group's agreements (row-level security).")
+    grant.add_argument("login", help="an existing database login (create role ... login password ...)")
+    scope = grant.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--account-manager", metavar="EMAIL", help="the account manager's email, as in the agreements")
+    scope.add_argument("--group", metavar="GROUP_ID", help="the group's id, as in the agreements")
+    grant.set_defaults(func=_cmd_db_grant_reporting)
     dbsub.add_parser("url", help="Print the database URL (starts the embedded server if needed).").set_defaults(
         func=_cmd_db_url
     )

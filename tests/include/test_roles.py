@@ -187,6 +187,22 @@ def test_a_reporting_login_must_exist_and_its_scope_must_name_an_agreement(db):
     assert refused(as_login(db["admin"], login), "select * from marts.portfolio")
 
 
+def test_grant_reporting_from_the_command_line(db, monkeypatch, capsys):
+    from partnerops.cli import main
+
+    login = role_name("reader") + "_cli_am"
+    run(db["admin"], f'create role "{login}" login')
+    am = run(db["admin"], "select min(account_manager_email) from raw.agreement_versions")[0][0]
+    monkeypatch.setenv("PARTNEROPS_DATABASE_URL", db["admin"])
+    assert main(["db", "grant-reporting", login, "--account-manager", am]) == 0
+    assert f"{login} reads the marts of account manager {am}" in capsys.readouterr().out
+    assert run(db["admin"], "select account_manager_email from access.reporting_scopes where login = %s",
+               (login,)) == [(am.lower(),)]
+    assert run(as_login(db["admin"], login), "select count(*) from marts.portfolio")  # a member of the reader role
+    assert main(["db", "grant-reporting", login, "--group", "NOPE"]) == 1
+    assert "no current agreement of group NOPE" in capsys.readouterr().err
+
+
 def test_the_prefix_is_checked(monkeypatch):
     monkeypatch.setenv("PARTNEROPS_DB_ROLE_PREFIX", "ops; drop")
     with pytest.raises(UserError, match="letters, digits and underscores"):
