@@ -49,6 +49,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from partnerops import as_of as as_of_date
+from partnerops.db import database_url
 from partnerops.decisions import (
     DECISION_OPTIONS,
     NO_DECISION,
@@ -450,18 +451,6 @@ def decision_window_end(context: Mapping[str, Any]) -> datetime:
     return start + window
 
 
-def project_database_url() -> str:
-    """The project database inside a task: `PARTNEROPS_DATABASE_URL`, else the Airflow connection."""
-    from partnerops.settings import AIRFLOW_CONN_ID, get_settings
-
-    url = get_settings().database_url
-    if url:
-        return url
-    from airflow.sdk import BaseHook
-
-    return BaseHook.get_connection(AIRFLOW_CONN_ID).get_uri().replace("postgres://", "postgresql://", 1)
-
-
 def set_run_note(dag_id: str, run_id: str, note: str, *, timeout: float = 10) -> str:
     """Write `note` on a DAG run through Airflow's REST API (`PATCH /api/v2/dags/{dag_id}/dagRuns/{run_id}`).
 
@@ -517,7 +506,7 @@ class CommitmentWaitTrigger(BaseTrigger):
     async def run(self) -> Any:
         until = datetime.fromisoformat(self.until)
         while True:
-            outcome = await asyncio.to_thread(lambda: wait_outcome(project_database_url(), self.agreement_id,
+            outcome = await asyncio.to_thread(lambda: wait_outcome(database_url(), self.agreement_id,
                                                                    self.commitment_id, self.instance_keys,
                                                                    self.built_at))
             if outcome:
@@ -565,7 +554,7 @@ class ReadMartsOperator(BaseOperator):
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         as_of = as_of_date.for_run(context.get("dag_run"), context.get("triggering_asset_events")).isoformat()
-        url = project_database_url()
+        url = database_url()
         statuses = read_agreement_statuses(url, self.entry["agreement_id"], as_of)
         decided = decided_instances(url, self.entry["agreement_id"])
         needs = decisions_needed(self.entry, statuses, decided)
@@ -680,7 +669,7 @@ class CommitmentDecisionOperator(HITLOperator):
         context["decision_label"] = self.need["commitment_id"]
         result = super().execute_complete(context, event)
         cid = self.need["commitment_id"]
-        url = project_database_url()
+        url = database_url()
         decided = decided_instances(url, self.agreement_id, [cid])
         keys = [i["instance_key"] for i in self.need["instances"]
                 if (cid, "*") not in decided and (cid, i["instance_key"] or "") not in decided]

@@ -158,15 +158,19 @@ def _reason(exc: BaseException) -> str:
     return text + "; it passed validation, so please report this as a bug"
 
 
-def intake_inbox(triggered_by: str = "airflow") -> IntakeReport:
-    """Take in everything in the agreements inbox (the agreements_intake DAG's work)."""
+def intake_inbox(triggered_by: str = "airflow", *, conn_id: str | None = None) -> IntakeReport:
+    """Take in everything in the agreements inbox (the agreements_intake DAG's work).
+
+    The database is the Airflow connection `conn_id` in a task (default `partnerops_db`;
+    `partnerops.db.database_url`).
+    """
     from partnerops.db import database_url
-    from partnerops.migrations import upgrade
+    from partnerops.migrations import require_current
 
     settings = get_settings()
     settings.agreements_inbox.mkdir(parents=True, exist_ok=True)
-    url = database_url(settings)
-    upgrade(url)
+    url = database_url(settings, conn_id=conn_id)
+    require_current(url)
     report = run_intake([settings.agreements_inbox], database_url=url, triggered_by=triggered_by,
                         settings=settings)
     log.info("agreements intake: %s", report.summary())
