@@ -81,7 +81,8 @@ def connection_url(conn_id: str = AIRFLOW_CONN_ID) -> str:
     """The libpq URL of the Airflow connection `conn_id`, read through `PostgresHook`.
 
     libpq's own parameters kept in the connection's extra (a socket folder as `host`, TLS)
-    stay in the URL; Airflow's own extras (`cursor`, ...) do not. No connection: a UserError.
+    stay in the URL; Airflow's own extras (`cursor`, ...) do not. A component's own connection
+    that is not defined falls back to `partnerops_db`; no `partnerops_db`: a UserError.
     """
     from airflow.exceptions import AirflowNotFoundException
     from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -90,6 +91,11 @@ def connection_url(conn_id: str = AIRFLOW_CONN_ID) -> str:
     try:
         conn = PostgresHook(postgres_conn_id=conn_id).connection
     except AirflowNotFoundException:
+        if conn_id != AIRFLOW_CONN_ID:
+            # A component's own login (partnerops_loader, ...; docs/deploy.md, "Database roles")
+            # is optional: without it, the component uses the one login of partnerops_db.
+            log.debug("no Airflow connection %r: using %r", conn_id, AIRFLOW_CONN_ID)
+            return connection_url(AIRFLOW_CONN_ID)
         raise UserError(
             f"no Airflow connection {conn_id!r}: the project database is unknown here. Define it in the "
             f"Airflow UI (Admin > Connections), with `airflow connections add {conn_id} --conn-uri ...`, or as "

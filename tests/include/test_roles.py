@@ -203,6 +203,32 @@ def test_grant_reporting_from_the_command_line(db, monkeypatch, capsys):
     assert "no current agreement of group NOPE" in capsys.readouterr().err
 
 
+def test_the_components_log_in_through_their_own_connections(db, monkeypatch, tmp_path):
+    """The loader's DAG entry points run on its connection `partnerops_loader`; an undefined one
+    falls back to `partnerops_db` (the single-login setup)."""
+    from partnerops.db import database_url
+    from partnerops.evidence.load import load_delivered
+    from partnerops.evidence.simulate import agreements_from_database, simulate
+    from partnerops.settings import ALERTS_CONN_ID, LOADER_CONN_ID, READER_CONN_ID, get_settings
+
+    monkeypatch.setenv("PARTNEROPS_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("AIRFLOW_CONN_PARTNEROPS_DB", db["admin"])
+    monkeypatch.setenv("AIRFLOW_CONN_PARTNEROPS_LOADER", db["loader"])
+    monkeypatch.delenv("AIRFLOW_CONN_PARTNEROPS_READER", raising=False)
+    assert database_url(conn_id=LOADER_CONN_ID) == db["loader"]
+    assert database_url(conn_id=READER_CONN_ID) == db["admin"]  # not defined: the one login
+    monkeypatch.setenv("AIRFLOW_CONN_PARTNEROPS_ALERTS", db["alerts"])
+    assert database_url(conn_id=ALERTS_CONN_ID) == db["alerts"]
+
+    simulate(agreements_from_database(db["admin"]), start=date(2026, 3, 2), end=date(2026, 3, 3),
+             out=get_settings().evidence_inbox, scale=0.0001)
+    totals = load_delivered("orders", triggered_by="test", today=date(2026, 3, 10), conn_id=LOADER_CONN_ID)
+    assert totals["files"] >= 1 and not totals["not_loaded"], totals
+    loads = run(db["admin"], "select count(*), min(status) from raw.evidence_loads where feed = 'orders'")
+    assert loads[0][0] == totals["files"]
+    assert run(db["admin"], "select count(*) from raw.orders")[0][0] > 0
+
+
 def test_the_prefix_is_checked(monkeypatch):
     monkeypatch.setenv("PARTNEROPS_DB_ROLE_PREFIX", "ops; drop")
     with pytest.raises(UserError, match="letters, digits and underscores"):

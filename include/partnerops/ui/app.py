@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from partnerops.dbt import PG_OPTIONS
 from partnerops.errors import UserError
 from partnerops.roles import ACCOUNT_MANAGER_SETTING, role_name
-from partnerops.settings import ACCOUNT_MANAGER_ROLE, AIRFLOW_CONN_ID, DBT_DOCS_SLUG, FEED_TIMEZONE, READER_CONN_ID
+from partnerops.settings import ACCOUNT_MANAGER_ROLE, DBT_DOCS_SLUG, FEED_TIMEZONE, READER_CONN_ID
 from partnerops.ui import charts, queries
 from partnerops.ui.words import PILLARS, SIDES, STATUS_LABELS, plain_reason
 
@@ -151,7 +151,8 @@ def _parse_date(raw: str | None) -> date | None:
 
 
 def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_base: str = "") -> FastAPI:
-    """The Partnerships app; `database_url` (or a function giving it) defaults to the `partnerops_db` connection.
+    """The Partnerships app; `database_url` (or a function giving it) defaults to the connection
+    `partnerops_reader` (else `partnerops_db`).
 
     `airflow_base` is the path Airflow's UI is served under (empty at the root), for links
     to DAGs, Required Actions and the dbt docs.
@@ -168,7 +169,7 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
             from partnerops.db import database_url as resolve
 
             resolved["url"] = ((database_url() if callable(database_url) else database_url)
-                               or resolve(conn_id=AIRFLOW_CONN_ID))
+                               or resolve(conn_id=READER_CONN_ID))
         return resolved["url"]
 
     @contextmanager
@@ -182,7 +183,7 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
             conn = psycopg2.connect(target, application_name="partnerops-ui", connect_timeout=10, options=PG_OPTIONS)
         except psycopg2.Error as exc:
             log.warning("Partnerships view: cannot connect to the project database: %s", exc)
-            raise HTTPException(503, f"cannot reach the project database (connection {AIRFLOW_CONN_ID!r}): "
+            raise HTTPException(503, f"cannot reach the project database (connection {READER_CONN_ID!r}): "
                                      f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}") from None
         try:
             conn.set_session(readonly=True, autocommit=False)

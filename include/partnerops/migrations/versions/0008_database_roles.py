@@ -29,6 +29,7 @@ Create Date: 2026-12-02
 
 from alembic import op
 
+from partnerops.migrations import VERSION_SCHEMA
 from partnerops.roles import ROLE_KEYS, role_name
 
 revision = "0008"
@@ -108,6 +109,14 @@ def upgrade() -> None:
     grant usage on all sequences in schema raw to "{loader}", "{alerts}";
     grant create on database {_current_database()} to "{transformer}";
     """)
+    # Every component checks the schema revision before it works (`require_current`).
+    statements.append(f"""
+    do $$ begin
+        if to_regclass('{VERSION_SCHEMA}.alembic_version') is not null then
+            grant usage on schema {VERSION_SCHEMA} to "{loader}", "{transformer}", "{alerts}", "{reader}";
+            grant select on {VERSION_SCHEMA}.alembic_version to "{loader}", "{transformer}", "{alerts}", "{reader}";
+        end if;
+    end $$;""")
     for table, extra in LOADER_TABLES.items():
         statements.append(f'grant {", ".join(("select", "insert", *extra))} on {table} to "{loader}";')
     for table in ALERT_TABLES:
