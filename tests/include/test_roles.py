@@ -104,6 +104,23 @@ def test_the_migrations_run_twice_and_in_parallel_databases_with_the_same_roles(
         drop_database(admin_url, name)
 
 
+def test_a_database_owner_with_createrole_runs_the_migrations(db, admin_url):
+    """The managed-server setup of docs/deploy.md: no superuser, the database's owner may create roles."""
+    owner = role_name("reader") + "_owner_test"  # the run's prefix: dropped with its roles
+    run(admin_url, f'create role "{owner}" login createrole')
+    name = f"roles_test_{uuid.uuid4().hex[:12]}"
+    create_database(admin_url, name)
+    try:
+        run(admin_url, f'alter database "{name}" owner to "{owner}"')
+        upgrade(as_login(with_database(admin_url, name), owner))
+        url = with_database(admin_url, name)
+        assert run(url, "select tableowner from pg_tables where tablename = 'alerts'") == [(role_name("migrator"),)]
+        assert run(url, "select schema_owner from information_schema.schemata where schema_name = 'marts'") == [
+            (role_name("transformer"),)]
+    finally:
+        drop_database(admin_url, name)
+
+
 def test_the_loader_writes_raw_and_nothing_else(db):
     loader = db["loader"]
     assert run(loader, "select count(*) from raw.agreement_versions where is_current") == [(5,)]
