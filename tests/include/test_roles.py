@@ -244,6 +244,11 @@ def test_the_components_log_in_through_their_own_connections(db, monkeypatch, tm
     loads = run(db["admin"], "select count(*), min(status) from raw.evidence_loads where feed = 'orders'")
     assert loads[0][0] == totals["files"]
     assert run(db["admin"], "select count(*) from raw.orders")[0][0] > 0
+    # the month's partition was made for the loader by the migrator's function, and holds the rows
+    assert run(db["admin"], "select tableowner from pg_tables where tablename = 'orders_p2026_03'") == [
+        (role_name("migrator"),)]
+    assert run(db["admin"], "select count(*) from raw.orders_default")[0][0] == 0
+    assert refused(db["loader"], "select raw.create_monthly_partition('raw.alerts', '2026-03-01')")
 
 
 def test_the_prefix_is_checked(monkeypatch):

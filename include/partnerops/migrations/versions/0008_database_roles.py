@@ -10,7 +10,9 @@ Roles (names from `partnerops.roles`, prefix `PARTNEROPS_DB_ROLE_PREFIX`, defaul
 - reader: reads marts and snapshots;
 - migrator: owns the raw schema and its tables.
 
-Tables dbt creates later are readable by reader and alerts through default privileges.
+Tables dbt creates later are readable by reader and alerts through default privileges. The
+loader creates an evidence table's missing monthly partition through the migrator's function
+`raw.create_monthly_partition`.
 Roles are created NOLOGIN; `partnerops db upgrade` gives LOGIN to those whose password is
 in the environment (`partnerops.roles.sync_role_logins`).
 
@@ -109,6 +111,31 @@ def upgrade() -> None:
     grant usage on all sequences in schema raw to "{loader}", "{alerts}";
     grant create on database {_current_database()} to "{transformer}";
     """)
+    # The loader may not create tables; a load that finds a month without its partition asks
+    # the migrator's function for it (`partnerops.evidence.load.ensure_partitions`).
+    statements.append(f"""
+    create function raw.create_monthly_partition(parent regclass, month date) returns text
+    language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
+    declare
+        lower date := date_trunc('month', month)::date;
+        name text;
+    begin
+        if not exists (select from pg_class where oid = parent and relkind = 'p'
+                                                and relnamespace = 'raw'::regnamespace) then
+            raise exception using message = parent::text || ' is not a partitioned table of the raw schema',
+                                  errcode = 'insufficient_privilege';
+        end if;
+        name := (select relname from pg_class where oid = parent) || '_p' || to_char(lower, 'YYYY_MM');
+        execute 'create table if not exists raw.' || quote_ident(name) || ' partition of ' || parent::text
+                || ' for values from (' || quote_literal(lower) || ') to ('
+                || quote_literal((lower + interval '1 month')::date) || ')';
+        return name;
+    end
+    $fn$;
+    alter function raw.create_monthly_partition(regclass, date) owner to "{migrator}";
+    revoke all on function raw.create_monthly_partition(regclass, date) from public;
+    grant execute on function raw.create_monthly_partition(regclass, date) to "{loader}";
+    """)
     # Every component checks the schema revision before it works (`require_current`).
     statements.append(f"""
     do $$ begin
@@ -186,6 +213,7 @@ def upgrade() -> None:
     grant usage on schema access to "{reader}", "{alerts}", "{transformer}";
     grant execute on function access.visible_keys(name, text, text) to "{reader}", "{alerts}", "{transformer}";
     """)
+    # No % anywhere: the driver reads it as a placeholder even without parameters.
     op.get_bind().exec_driver_sql("\n".join(statements))
 
 
@@ -200,6 +228,7 @@ def downgrade() -> None:
     everyone = ", ".join(f'"{r}"' for r in roles.values())
     op.get_bind().exec_driver_sql(f"""
     drop schema access cascade;
+    drop function raw.create_monthly_partition(regclass, date);
     revoke all on all tables in schema raw from {everyone};
     revoke all on all sequences in schema raw from {everyone};
     revoke all on schema raw from {everyone};
