@@ -4,7 +4,9 @@
 under `/partnerops` and adds a "Partnerships" entry to the UI's navigation. Every route
 requires an authenticated Airflow user, resolved by Airflow's own `get_user` (the JWT in
 the `Authorization` header or the UI's `_token` cookie); an anonymous browser is sent to
-the login page, any other anonymous request gets 401.
+the login page, any other anonymous request gets 401. A user with the role AccountManager
+sees only the agreements they manage: the marts' row-level security, narrowed to their
+email for the session (`narrow_to_portfolio`; docs/deploy.md, "Row-level security").
 
 Pages (query parameter `as_of` picks any date the marts hold; default the latest):
 - `/`: the portfolio, one row per agreement (filters, sorting, `/portfolio.csv`);
@@ -78,6 +80,8 @@ def narrow_to_portfolio(cur: Any, account_manager: str) -> None:
     steps down to the reader role first; if it cannot, the page is refused rather than showing
     every portfolio.
     """
+    if not account_manager:  # an empty setting would narrow nothing
+        raise HTTPException(403, "your Airflow user has no email, so its portfolio is unknown; ask an admin to set it")
     cur.execute("select set_config(%s, %s, false)", (ACCOUNT_MANAGER_SETTING, account_manager))
     if _restricted(cur) is False:
         try:
