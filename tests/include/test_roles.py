@@ -93,13 +93,21 @@ def test_a_role_without_a_password_stays_as_it_is_and_says_so(db):
     assert run(db["reader"], "select 1") == [(1,)]  # still logs in: nothing was taken away
 
 
-def test_the_migrations_run_twice_and_in_parallel_databases_with_the_same_roles(db, admin_url):
+def test_a_database_built_before_the_roles_is_handed_over(db, admin_url):
+    """Upgrading a deployment: the roles exist already (created once, granted again here), and
+    the marts dbt built with the one login become the transformer's and readable by the reader."""
     name = f"roles_test_{uuid.uuid4().hex[:12]}"
     create_database(admin_url, name)
+    url = with_database(admin_url, name)
     try:
-        upgrade(with_database(admin_url, name))  # the roles exist: created once, granted again here
-        owner = run(with_database(admin_url, name), "select tableowner from pg_tables where tablename = 'alerts'")
-        assert owner == [(role_name("migrator"),)]
+        upgrade(url, "0007")
+        run(url, "create schema marts; create table marts.built_before as select 'TM-1' as agreement_id")
+        upgrade(url)
+        assert run(url, "select tableowner from pg_tables where tablename = 'alerts'") == [(role_name("migrator"),)]
+        assert run(url, "select tableowner from pg_tables where tablename = 'built_before'") == [
+            (role_name("transformer"),)]
+        assert run(as_login(url, role_name("reader")), "select agreement_id from marts.built_before") == [("TM-1",)]
+        run(as_login(url, role_name("transformer")), "drop table marts.built_before")  # dbt may replace it
     finally:
         drop_database(admin_url, name)
 
