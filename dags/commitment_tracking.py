@@ -47,7 +47,7 @@ from partnerops.db import database_url
 from partnerops.settings import DAG_START_DATE, TRANSFORMER_CONN_ID, get_settings
 
 SETTINGS = get_settings()
-MANIFEST = tracking.manifest_path(SETTINGS)
+MANIFEST = tracking.local_manifest(SETTINGS)  # fetched from an object-storage base, if one is set
 
 MANIFEST_MISSING_DOC = f"""
 > **The dbt manifest is missing** (`{MANIFEST}`), so the dbt models are not shown and a run

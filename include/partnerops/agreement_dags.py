@@ -779,12 +779,21 @@ def _link(upstream: Any, downstream: Any) -> None:
     downstream.upstream_task_ids.add(upstream.node_id)
 
 
+def _pulled_registry(settings: Any = None) -> Path:
+    """The registry snapshot on this host, fetched first from an object-storage base (`partnerops.state`)."""
+    from partnerops import state
+    from partnerops.settings import get_settings
+
+    settings = settings or get_settings()
+    state.pull(state.REGISTRY, settings)
+    return settings.registry_path
+
+
 def ui_guide(base_url: str, registry_path: Path | None = None) -> str:
     """Where the per-agreement DAGs and the decisions waiting for account managers are, in the Airflow UI."""
     from partnerops.registry import read_registry
-    from partnerops.settings import get_settings
 
-    entries = read_registry(registry_path or get_settings().registry_path)
+    entries = read_registry(registry_path or _pulled_registry())
     base = base_url.rstrip("/")
     example = f"{base}/dags/{dag_id_for(entries[0]['agreement_id'])}" if entries else None
     lines = [
@@ -822,7 +831,7 @@ def shard_dags(shard_file: str | Path, *, registry_path: Path | None = None, sha
     if not 0 <= shard < shards:
         raise ValueError(f"{shard_file}: shard {shard} is outside 0..{shards - 1}; SHARDS is {shards}")
     settings = get_settings()
-    entries = read_registry(registry_path or settings.registry_path)
+    entries = read_registry(registry_path or _pulled_registry(settings))
     wanted = _entries_for_shard(entries, shard, shards, get_parsing_context().dag_id)
     retry_delay = settings.timers.retry_delay(RETRY_DELAY)
     dags = {}

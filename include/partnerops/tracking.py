@@ -43,8 +43,20 @@ _PARSE_ONLY_URL = "postgresql://partnerops@127.0.0.1:5432/partnerops"
 # -- files ----------------------------------------------------------------------------------------
 
 def manifest_path(settings: Settings | None = None) -> Path:
-    """The dbt manifest the DAG renders from (written by `build_manifest`)."""
-    return (settings or get_settings()).data_dir / "dbt" / "manifest.json"
+    """The dbt manifest the DAG renders from (written by `build_manifest`), on this host."""
+    return (settings or get_settings()).dbt_manifest_path
+
+
+def local_manifest(settings: Settings | None = None) -> Path:
+    """`manifest_path()`, fetched first from an object-storage base (the DAG file, at parse time).
+
+    Cosmos parses a local file; with a `file://` base it is the base's own file.
+    """
+    from partnerops import state
+
+    settings = settings or get_settings()
+    state.pull(state.MANIFEST, settings)
+    return manifest_path(settings)
 
 
 def docs_dir(settings: Settings | None = None) -> Path:
@@ -67,6 +79,9 @@ def build_manifest(settings: Settings | None = None, url: str | None = None) -> 
         run_dbt(["parse", "--no-partial-parse"], url=url or settings.database_url or _PARSE_ONLY_URL,
                 project_dir=settings.dbt_project_dir, target_path=Path(tmp), capture=True)
         os.replace(Path(tmp) / "manifest.json", target)
+    from partnerops import state
+
+    state.push(state.MANIFEST, settings)  # every host's DAG file renders from the base's copy
     log.info("dbt manifest written to %s", target)
     return target
 
@@ -246,6 +261,10 @@ def generate_docs(url: str, settings: Settings | None = None, as_of: str | None 
     index = out / "index.html"
     if not index.exists():
         raise RuntimeError(f"dbt docs generate wrote no {index}")
+    from partnerops import state
+
+    for name in ("index.html", "manifest.json", "catalog.json"):  # what the UI's dbt docs page reads
+        state.push(f"{state.DBT_DOCS}/{name}", settings)
     return index
 
 

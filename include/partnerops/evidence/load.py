@@ -312,11 +312,12 @@ def load_delivered(feed: str, *, triggered_by: str = "airflow", settings: Settin
 
     The database is the Airflow connection `conn_id` in a task (default `partnerops_db`).
     """
-    from partnerops import as_of
+    from partnerops import as_of, state
     from partnerops.db import database_url
 
     settings = settings or get_settings()
     today = today or as_of.today()
+    state.pull(f"{state.EVIDENCE_INBOX}/{feed}", settings)  # files delivered to an object-storage base
     return load_inbox(feed, database_url=database_url(settings, conn_id=conn_id), inbox=settings.evidence_inbox / feed,
                       up_to=today, triggered_by=triggered_by)
 
