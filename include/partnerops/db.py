@@ -55,8 +55,17 @@ def database_url(settings: Settings | None = None, *, conn_id: str | None = None
 
     Inside Airflow, or with `conn_id`: the Airflow connection (`conn_id`, default
     `partnerops_db`). Elsewhere: `PARTNEROPS_DATABASE_URL`, else the embedded server.
+    A component's own connection (`partnerops_loader`, ...) falls back to `partnerops_db`, and
+    outside a task, when neither is defined, to `PARTNEROPS_DATABASE_URL` (a DAG's task
+    function called by the command line or a test).
     """
-    if conn_id is not None or in_airflow_worker():
+    worker = in_airflow_worker()
+    if conn_id not in (None, AIRFLOW_CONN_ID) and not worker:
+        try:
+            return connection_url(conn_id)
+        except UserError:
+            pass  # no Airflow connection at all here: the settings, as without conn_id
+    elif conn_id is not None or worker:
         return connection_url(conn_id or AIRFLOW_CONN_ID)
     settings = settings or get_settings()
     if settings.database_url:

@@ -244,6 +244,11 @@ def test_the_components_log_in_through_their_own_connections(db, monkeypatch, tm
     assert database_url(conn_id=READER_CONN_ID) == db["admin"]  # not defined: the one login
     monkeypatch.setenv("AIRFLOW_CONN_PARTNEROPS_ALERTS", db["alerts"])
     assert database_url(conn_id=ALERTS_CONN_ID) == db["alerts"]
+    with monkeypatch.context() as bare:  # outside Airflow with no connection at all: the project's URL
+        for name in ("AIRFLOW_CONN_PARTNEROPS_DB", "AIRFLOW_CONN_PARTNEROPS_ALERTS"):
+            bare.delenv(name)
+        bare.setenv("PARTNEROPS_DATABASE_URL", db["reader"])
+        assert database_url(conn_id=ALERTS_CONN_ID) == db["reader"]
 
     simulate(agreements_from_database(db["admin"]), start=date(2026, 3, 2), end=date(2026, 3, 3),
              out=get_settings().evidence_inbox, scale=0.0001)
