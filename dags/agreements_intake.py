@@ -43,8 +43,9 @@ def agreements_intake():
     @task
     def take_in_agreements() -> dict:
         from partnerops.intake import intake_inbox
+        from partnerops.settings import LOADER_CONN_ID
 
-        return intake_inbox(triggered_by="airflow").as_dict()
+        return intake_inbox(triggered_by="airflow", conn_id=LOADER_CONN_ID).as_dict()
 
     @task.short_circuit
     def any_agreement_changed(report: dict) -> bool:

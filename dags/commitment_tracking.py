@@ -28,6 +28,9 @@ logical date), or within an hour of being queued (Asset-triggered runs). A miss 
 on-call address (`PARTNEROPS_ONCALL_EMAIL`) and posts to the alerts webhook, as does a task
 that fails for good (`partnerops.oncall`).
 
+dbt and both tasks log in through the connection `partnerops_transformer` (else `partnerops_db`;
+docs/deploy.md, "Database roles").
+
 The task graph is rendered from the dbt manifest `var/dbt/manifest.json`, written by
 `partnerops dbt-manifest` (part of `make demo`), never by calling dbt while parsing this file.
 """
@@ -41,7 +44,7 @@ from airflow.sdk import AssetAny, dag, task
 from partnerops import as_of, oncall, tracking
 from partnerops.assets import AGREEMENTS, EVIDENCE, TRACKING
 from partnerops.db import database_url
-from partnerops.settings import DAG_START_DATE, get_settings
+from partnerops.settings import DAG_START_DATE, TRANSFORMER_CONN_ID, get_settings
 
 SETTINGS = get_settings()
 MANIFEST = tracking.local_manifest(SETTINGS)  # fetched from an object-storage base, if one is set
@@ -73,7 +76,7 @@ def commitment_tracking() -> None:
     if MANIFEST.exists():
         from cosmos import DbtTaskGroup
 
-        dbt_build = DbtTaskGroup(group_id="dbt", **tracking.cosmos_config(SETTINGS))
+        dbt_build = DbtTaskGroup(group_id="dbt", **tracking.cosmos_config(SETTINGS, conn_id=TRANSFORMER_CONN_ID))
     else:
 
         @task
@@ -86,14 +89,14 @@ def commitment_tracking() -> None:
     def publish_tracking(*, dag_run=None, outlet_events=None) -> dict:
         """Gate: the status mart has rows for the as-of date; then emit the TRACKING Asset."""
         date = as_of.for_run(dag_run).isoformat()
-        rows = tracking.check_marts_fresh(database_url(), date)
+        rows = tracking.check_marts_fresh(database_url(conn_id=TRANSFORMER_CONN_ID), date)
         outlet_events[TRACKING].extra = tracking.tracking_event_extra(date, rows, dag_run)
         return {"as_of": date, "status_rows": rows}
 
     @task
     def generate_docs(*, dag_run=None) -> str:
         """dbt docs for account managers; the path of index.html is logged and returned."""
-        index = tracking.generate_docs(database_url(), as_of=as_of.for_run(dag_run))
+        index = tracking.generate_docs(database_url(conn_id=TRANSFORMER_CONN_ID), as_of=as_of.for_run(dag_run))
         print(f"dbt docs: {index}")
         return str(index)
 

@@ -64,8 +64,9 @@ def _load_task(dag_id: str, feed: str):
         from airflow.sdk.exceptions import AirflowSkipException
 
         from partnerops.evidence.load import load_delivered
+        from partnerops.settings import LOADER_CONN_ID
 
-        totals = load_delivered(feed, triggered_by=f"airflow:{dag_id}")
+        totals = load_delivered(feed, triggered_by=f"airflow:{dag_id}", conn_id=LOADER_CONN_ID)
         if totals["files"]:
             outlet_events[asset].extra = totals
         elif not totals["not_loaded"]:

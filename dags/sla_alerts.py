@@ -45,8 +45,9 @@ def sla_alerts():
     @task
     def send_alerts(*, triggering_asset_events=None, dag_run=None) -> list[dict]:
         from partnerops.alerts.run import alerts_for_dag_run
+        from partnerops.settings import ALERTS_CONN_ID
 
-        return alerts_for_dag_run(triggering_asset_events, dag_run)
+        return alerts_for_dag_run(triggering_asset_events, dag_run, conn_id=ALERTS_CONN_ID)
 
     send_alerts()
 

@@ -38,6 +38,7 @@ import pytest
 from partnerops.db import create_database, drop_database, throwaway_server, with_database
 from partnerops.errors import UserError
 from partnerops.migrations import upgrade
+from partnerops.roles import ROLE_PREFIX_ENV
 from partnerops.settings import get_settings
 from partnerops.tracking import build_manifest, manifest_path
 
@@ -50,6 +51,7 @@ AIRFLOW_TESTS = "tests/integration/"
 WORKER_TEARDOWN_SECONDS = 180
 #: How the controller hands the resolved server to its workers (`workerinput`).
 WORKER_ADMIN_URL = "partnerops_admin_url"
+WORKER_ROLE_PREFIX = "partnerops_role_prefix"
 
 
 def _raise_keyboard_interrupt(signum, frame):
@@ -133,9 +135,12 @@ class _SharedServer:
             pytest.exit(f"error: {exc}", returncode=3)
         _say(session.config, server.description)
         self.url = server.admin_url
+        self.role_prefix = _role_prefix()
+        self.stack.callback(_drop_roles, self.url, self.role_prefix)
 
     def pytest_configure_node(self, node) -> None:
         node.workerinput[WORKER_ADMIN_URL] = self.url
+        node.workerinput[WORKER_ROLE_PREFIX] = self.role_prefix
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.stack.close()
@@ -153,10 +158,17 @@ def _say(config: pytest.Config, line: str) -> None:
 
 @pytest.fixture(scope="session")
 def admin_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The server the run's throwaway databases are created on (see the module docstring)."""
-    shared = getattr(request.config, "workerinput", {}).get(WORKER_ADMIN_URL)
-    if shared:  # an xdist worker: the controller resolved it, and said which it is
-        yield shared
+    """The server the run's throwaway databases are created on (see the module docstring).
+
+    The database roles the migrations create are the server's, not a database's: the run
+    names them with a prefix of its own (`PARTNEROPS_DB_ROLE_PREFIX`, also seen by the
+    processes it starts), so parallel runs do not share them, and drops them at the end.
+    """
+    workerinput = getattr(request.config, "workerinput", {})
+    if WORKER_ADMIN_URL in workerinput:  # an xdist worker: the controller resolved it, and drops the roles
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv(ROLE_PREFIX_ENV, workerinput[WORKER_ROLE_PREFIX])
+            yield workerinput[WORKER_ADMIN_URL]
         return
     with ExitStack() as stack:
         try:
@@ -164,7 +176,33 @@ def admin_url(request: pytest.FixtureRequest) -> Iterator[str]:
         except UserError as exc:
             pytest.exit(f"error: {exc}", returncode=3)
         _say(request.config, server.description)
+        prefix = _role_prefix()
+        stack.enter_context(pytest.MonkeyPatch.context()).setenv(ROLE_PREFIX_ENV, prefix)
+        stack.callback(_drop_roles, server.admin_url, prefix)
         yield server.admin_url
+
+
+def _role_prefix() -> str:
+    return f"pot{uuid.uuid4().hex[:8]}_"
+
+
+def _drop_roles(server_url: str, prefix: str) -> None:
+    """Drop the run's roles (its databases are gone by now, and with them the roles' privileges)."""
+    try:
+        conn = psycopg2.connect(with_database(server_url, "postgres"), connect_timeout=10)
+    except psycopg2.Error:
+        return
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select quote_ident(rolname) from pg_roles where starts_with(rolname, %s)", (prefix,))
+            for (role,) in cur.fetchall():
+                try:
+                    cur.execute(f"drop role {role}")
+                except psycopg2.Error:
+                    pass  # still used by a database a killed run left behind
+    finally:
+        conn.close()
 
 
 @pytest.fixture(scope="session")

@@ -60,6 +60,10 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     url = database_url()
     upgrade(url)
     print(f"database {describe(url)} is at revision {current_revision(url)}")
+    from partnerops.roles import sync_role_logins
+
+    for change in sync_role_logins(url):
+        print(change.message)
     filled = ensure_calendar(url)
     if filled:
         print(f"business calendar filled for {', '.join(map(str, filled))}")
@@ -110,6 +114,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
         run_dbt(["build", "--quiet"], as_of=as_of, url=url)
     report = fetch_statuses(url, as_of=as_of, agreement_id=args.agreement, include_superseded=args.all)
     print(render(report, args.format))
+    return EXIT_OK
+
+
+def _cmd_db_grant_reporting(args: argparse.Namespace) -> int:
+    from partnerops.db import database_url
+    from partnerops.roles import grant_reporting_login
+
+    print(grant_reporting_login(database_url(), args.login, account_manager=args.account_manager,
+                                group_id=args.group))
     return EXIT_OK
 
 
@@ -217,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("db", lambda a: EXIT_USAGE, "Manage the project database.")
     dbsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     dbsub.add_parser("upgrade", help="Apply the schema migrations.").set_defaults(func=_cmd_db_upgrade)
+    grant = dbsub.add_parser("grant-reporting", help="Let a database login read the marts of one account manager's "
+                                                     "or one group's agreements (row-level security).")
+    grant.add_argument("login", help="an existing database login (create role ... login password ...)")
+    scope = grant.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--account-manager", metavar="EMAIL", help="the account manager's email, as in the agreements")
+    scope.add_argument("--group", metavar="GROUP_ID", help="the group's id, as in the agreements")
+    grant.set_defaults(func=_cmd_db_grant_reporting)
     dbsub.add_parser("url", help="Print the database URL (starts the embedded server if needed).").set_defaults(
         func=_cmd_db_url
     )

@@ -58,8 +58,17 @@ def database_url(settings: Settings | None = None, *, conn_id: str | None = None
 
     Inside Airflow, or with `conn_id`: the Airflow connection (`conn_id`, default
     `partnerops_db`). Elsewhere: `PARTNEROPS_DATABASE_URL`, else the embedded server.
+    A component's own connection (`partnerops_loader`, ...) falls back to `partnerops_db`, and
+    outside a task, when neither is defined, to `PARTNEROPS_DATABASE_URL` (a DAG's task
+    function called by the command line or a test).
     """
-    if conn_id is not None or in_airflow_worker():
+    worker = in_airflow_worker()
+    if conn_id not in (None, AIRFLOW_CONN_ID) and not worker:
+        try:
+            return connection_url(conn_id)
+        except UserError:
+            pass  # no Airflow connection at all here: the settings, as without conn_id
+    elif conn_id is not None or worker:
         return connection_url(conn_id or AIRFLOW_CONN_ID)
     settings = settings or get_settings()
     if settings.database_url:
@@ -84,7 +93,8 @@ def connection_url(conn_id: str = AIRFLOW_CONN_ID) -> str:
     """The libpq URL of the Airflow connection `conn_id`, read through `PostgresHook`.
 
     libpq's own parameters kept in the connection's extra (a socket folder as `host`, TLS)
-    stay in the URL; Airflow's own extras (`cursor`, ...) do not. No connection: a UserError.
+    stay in the URL; Airflow's own extras (`cursor`, ...) do not. A component's own connection
+    that is not defined falls back to `partnerops_db`; no `partnerops_db`: a UserError.
     """
     from airflow.exceptions import AirflowNotFoundException
     from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -93,6 +103,11 @@ def connection_url(conn_id: str = AIRFLOW_CONN_ID) -> str:
     try:
         conn = PostgresHook(postgres_conn_id=conn_id).connection
     except AirflowNotFoundException:
+        if conn_id != AIRFLOW_CONN_ID:
+            # A component's own login (partnerops_loader, ...; docs/deploy.md, "Database roles")
+            # is optional: without it, the component uses the one login of partnerops_db.
+            log.debug("no Airflow connection %r: using %r", conn_id, AIRFLOW_CONN_ID)
+            return connection_url(AIRFLOW_CONN_ID)
         raise UserError(
             f"no Airflow connection {conn_id!r}: the project database is unknown here. Define it in the "
             f"Airflow UI (Admin > Connections), with `airflow connections add {conn_id} --conn-uri ...`, or as "

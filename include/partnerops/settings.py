@@ -16,6 +16,14 @@ from zoneinfo import ZoneInfo
 
 #: The Airflow connection id under which DAGs find the project database.
 AIRFLOW_CONN_ID = "partnerops_db"
+#: Each component's own connection, logged in as its database role of least privilege
+#: (docs/deploy.md, "Database roles"); an unset one falls back to `partnerops_db`.
+LOADER_CONN_ID = "partnerops_loader"
+TRANSFORMER_CONN_ID = "partnerops_transformer"
+ALERTS_CONN_ID = "partnerops_alerts"
+READER_CONN_ID = "partnerops_reader"
+#: The Airflow role of account managers: the Partnerships view shows them their own portfolio only.
+ACCOUNT_MANAGER_ROLE = "AccountManager"
 #: The Airflow connection (`http://user:password@host:port`) through which a per-agreement run
 #: writes its one-line summary as the run's note (Airflow's REST API; optional).
 AIRFLOW_API_CONN_ID = "partnerops_airflow_api"

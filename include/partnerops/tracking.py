@@ -116,6 +116,20 @@ def _mapping_class() -> type:
         }
 
         @property
+        def conn(self) -> Any:
+            """The connection `conn_id`; a component's own one that is not defined falls back to
+            `partnerops_db` (as `partnerops.db.connection_url` does)."""
+            from airflow.exceptions import AirflowNotFoundException
+
+            try:
+                return super().conn
+            except AirflowNotFoundException:
+                if self.conn_id == AIRFLOW_CONN_ID:
+                    raise
+                self.conn_id = AIRFLOW_CONN_ID
+                return super().conn
+
+        @property
         def env_vars(self) -> dict[str, str]:
             if self.get_dbt_value("password") is None:
                 return {self.get_env_var_name("password"): ""}

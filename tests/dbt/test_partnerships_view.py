@@ -5,6 +5,10 @@ name, fresh feeds, a launch campaign that arrives late, and a waiver. `dbt build
 for two as-of dates, so the marts hold statuses, scorecards and a status history. The
 app is the real one, with Airflow's simple auth manager: requests carry a JWT signed by
 it, and a request without one is refused.
+
+Each part logs in with its own database role, as deployed: the agreements are taken in by
+the loader, dbt runs as the transformer, and the view reads as the reader. The marts'
+row-level security is checked here too, with real logins of an account manager and a group.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from tracking_data import add_campaign, add_daily_loads, dbt, local, query
 from partnerops.agreements.sample import sample_documents
 from partnerops.decisions import Decision, record_decision
 from partnerops.intake import run_intake
+from partnerops.roles import grant_reporting_login, password_env, role_name, sync_role_logins
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +34,19 @@ HOSTILE = "<script>alert('x')</script> Robert'); drop table marts.commitment_sta
 HOSTILE_ID = "TM-2026-0005"
 
 
+def as_login(url: str, login: str) -> str:
+    """The same database, logged in as `login` (the test server trusts local logins)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{login}@{parts.hostname}:{parts.port or 5432}"))
+
+
 @pytest.fixture(scope="module")
 def marts(dbt_db_url, dbt_target, tmp_path_factory):
     url = dbt_db_url
+    sync_role_logins(url, env={password_env(key): f"pw-{key}" for key in ("loader", "transformer", "reader")})
+    loader, transformer = as_login(url, role_name("loader")), as_login(url, role_name("transformer"))
     work = tmp_path_factory.mktemp("ui")
     docs = sample_documents(brands=5, groups=3, seed=2015, year=2026)
     docs[-1]["brand"]["name"] = HOSTILE
@@ -43,7 +58,7 @@ def marts(dbt_db_url, dbt_target, tmp_path_factory):
                                                                                 allow_unicode=True))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PARTNEROPS_DATA_DIR", str(work / "var"))
-        report = run_intake([folder], database_url=url, triggered_by="test")
+        report = run_intake([folder], database_url=loader, triggered_by="test")
     assert report.count("loaded") == 5, report.summary()
     slot_due = dict(query(url, """select agreement_id, due_date from raw.commitments
                                    where commitment_id = 'launch-slot'"""))
@@ -55,14 +70,14 @@ def marts(dbt_db_url, dbt_target, tmp_path_factory):
                                   decision="dispute", comment="the slot was offered, the brand declined",
                                   decided_by="am.two", decided_at=local(a2 - timedelta(days=2))))
     query(url, "update raw.commitment_decisions set recorded_at = decided_at")
-    dbt(url, dbt_target, "build", "--exclude", "test_type:unit", as_of=a1)
-    dbt(url, dbt_target, "build", "--exclude", "test_type:unit", as_of=a2)
-    return {"url": url, "a1": a1, "a2": a2}
+    dbt(transformer, dbt_target, "build", "--exclude", "test_type:unit", as_of=a1)
+    dbt(transformer, dbt_target, "build", "--exclude", "test_type:unit", as_of=a2)
+    return {"url": url, "reader": as_login(url, role_name("reader")), "a1": a1, "a2": a2}
 
 
 @pytest.fixture(scope="module")
-def token(tmp_path_factory):
-    """A JWT for a viewer, signed by Airflow's simple auth manager (the one the API server uses).
+def jwt_for(tmp_path_factory):
+    """`jwt_for(username, role)`: a JWT signed by Airflow's simple auth manager (the one the API server uses).
 
     Checking a token looks it up in Airflow's revoked tokens: that one table lives in a
     throwaway SQLite database for the module.
@@ -84,7 +99,8 @@ def token(tmp_path_factory):
         RevokedToken.__table__.create(airflow_settings.engine)
         purge_cached_app()
         try:
-            yield create_auth_manager().generate_jwt(SimpleAuthManagerUser(username="viewer", role="viewer"))
+            manager = create_auth_manager()
+            yield lambda username, role: manager.generate_jwt(SimpleAuthManagerUser(username=username, role=role))
         finally:
             purge_cached_app()
             airflow_settings.dispose_orm(do_log=False)
@@ -94,12 +110,17 @@ def token(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def token(jwt_for):
+    return jwt_for("viewer", "viewer")
+
+
+@pytest.fixture(scope="module")
 def client(marts, token):
     from fastapi.testclient import TestClient
 
     from partnerops.ui import create_app
 
-    with TestClient(create_app(database_url=marts["url"]), headers={"Authorization": f"Bearer {token}"}) as c:
+    with TestClient(create_app(database_url=marts["reader"]), headers={"Authorization": f"Bearer {token}"}) as c:
         yield c
 
 
@@ -259,3 +280,94 @@ def test_pages_split_long_lists_and_the_csv_has_them_all(client, marts, monkeypa
     queue = [i for n in range(1, (expected + 1) // 2 + 2)
              for i in rows_of(client.get("/attention", params={"page": n}).text, "attention", "instance")]
     assert len(queue) == len(set(queue)) == expected
+
+
+def _by_account_manager(url: str, as_of: date) -> dict[str, list[str]]:
+    portfolios: dict[str, list[str]] = {}
+    for am, agreement in query(url, """select distinct account_manager_email, agreement_id
+                                         from marts.commitment_statuses where as_of_date = %s order by 2""", (as_of,)):
+        portfolios.setdefault(am, []).append(agreement)
+    return portfolios
+
+
+@pytest.fixture(scope="module")
+def reporting_logins(marts):
+    """An account manager's and a group's own database logins, scoped by `grant_reporting_login`."""
+    url = marts["url"]
+    portfolios = _by_account_manager(url, marts["a2"])
+    am = min(portfolios, key=lambda a: (len(portfolios[a]), a))
+    assert 0 < len(portfolios[am]) < 5, portfolios
+    group = query(url, "select min(group_id) from marts.commitment_statuses")[0][0]
+    logins = {"am": role_name("reader") + "_am_test", "group": role_name("reader") + "_group_test"}
+    for login in logins.values():
+        query(url, f'create role "{login}" login')
+    summary = grant_reporting_login(url, logins["am"], account_manager=am.upper())
+    assert f"({len(portfolios[am])} agreement(s) today)" in summary
+    grant_reporting_login(url, logins["group"], group_id=group)
+    return {"am": am, "mine": portfolios[am], "group": group,
+            "am_url": as_login(url, logins["am"]), "group_url": as_login(url, logins["group"])}
+
+
+def test_reporting_logins_see_only_their_agreements_in_every_mart(marts, reporting_logins):
+    url, r = marts["url"], reporting_logins
+    group_agreements = [a for (a,) in query(url, """select distinct agreement_id from marts.commitment_statuses
+                                                      where group_id = %s order by 1""", (r["group"],))]
+    assert 0 < len(group_agreements) < 5
+    for login_url, agreements in ((r["am_url"], r["mine"]), (r["group_url"], group_agreements)):
+        for table in ("commitment_statuses", "current_commitment_statuses", "agreement_fulfilment", "gmv_pacing",
+                      "commitments", "agreement_versions", "threshold_windows", "commitment_decisions"):
+            seen = [a for (a,) in query(login_url, f"select distinct agreement_id from marts.{table} order by 1")]
+            everything = [a for (a,) in query(url, f"select distinct agreement_id from marts.{table} order by 1")]
+            assert seen == [a for a in everything if a in agreements], (login_url, table)
+        seen = {a for (a,) in query(login_url, "select agreement_id from snapshots.commitment_status_snapshots")}
+        assert seen and seen <= set(agreements)
+        brands = {b for (b,) in query(login_url, "select distinct brand_id from marts.brand_scorecards")}
+        assert brands == {b for (b,) in query(url, "select brand_id from raw.agreement_versions where agreement_id = "
+                                                   "any(%s)", (agreements,))}
+    groups = {g for (g,) in query(r["group_url"], "select distinct group_id from marts.group_scorecards")}
+    assert groups == {r["group"]}
+    # A login may narrow its view with the session setting, never widen it.
+    other = next(a for a in _by_account_manager(url, marts["a2"]) if a != r["am"])
+    narrowed = query(r["am_url"], """select set_config('partnerops.account_manager', %s, false),
+                                            (select count(*) from marts.commitment_statuses)""", (other,))
+    assert narrowed[0][1] == 0
+    assert len(query(marts["reader"], "select distinct agreement_id from marts.commitment_statuses")) == 5
+    # The decisions view filters itself: a superuser sees them all, a reader without a scope none.
+    assert query(url, "select count(*) from marts.commitment_decisions") == [(1,)]
+    unscoped = role_name("reader") + "_unscoped_test"
+    query(url, f'create role "{unscoped}" login in role "{role_name("reader")}"')
+    for table in ("commitment_decisions", "commitment_statuses", "brand_scorecards", "group_scorecards"):
+        assert query(as_login(url, unscoped), f"select count(*) from marts.{table}") == [(0,)], table
+
+
+def test_an_account_manager_sees_only_their_portfolio_in_the_view(marts, reporting_logins, jwt_for):
+    from fastapi.testclient import TestClient
+
+    from partnerops.ui import create_app
+
+    r = reporting_logins
+    token = jwt_for(r["am"], "AccountManager")
+    others = sorted(set(_by_account_manager(marts["url"], marts["a2"])) - {r["am"]})
+    # As deployed (the reader login), and on a single login that may do anything (it steps down to the reader).
+    for url in (marts["reader"], marts["url"]):
+        am = TestClient(create_app(database_url=url), headers={"Authorization": f"Bearer {token}"})
+        page = am.get("/", params={"sort": "agreement"})
+        assert page.status_code == 200, page.text
+        assert rows_of(page.text, "portfolio", "agreement") == r["mine"]
+        listed = [row["agreement_id"] for row in csv.DictReader(io.StringIO(am.get("/portfolio.csv").text))]
+        assert sorted(listed) == r["mine"]
+        stranger = next(a for a in [f"TM-2026-000{i}" for i in range(1, 6)] if a not in r["mine"])
+        assert am.get(f"/agreements/{stranger}").status_code == 404
+        assert am.get(f"/agreements/{r['mine'][0]}").status_code == 200
+        queue = {unescape(i) for i in rows_of(am.get("/attention").text, "attention", "instance")}
+        assert queue == {i for (i,) in query(marts["url"], """select commitment_instance_id
+                                                                from marts.commitment_statuses
+                                                               where as_of_date = %s and agreement_id = any(%s)
+                                                                 and status in ('at_risk', 'breached')""",
+                                             (marts["a2"], r["mine"]))}
+        assert all(o not in page.text for o in others)
+    # A login the view cannot restrict (the marts' owner) is refused for an account manager, not shown everything.
+    owner = TestClient(create_app(database_url=as_login(marts["url"], role_name("transformer"))),
+                       headers={"Authorization": f"Bearer {token}"})
+    refused = owner.get("/")
+    assert refused.status_code == 503 and role_name("reader") in refused.text

@@ -46,6 +46,9 @@ DEPLOYMENT_KEYS = frozenset({
     "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET",
     *DATABASE_URL_KEYS,
     "PARTNEROPS_SMTP_URL", "PARTNEROPS_ALERTS_FROM", "PARTNEROPS_ALERTS_WEBHOOK_URL", "PARTNEROPS_ONCALL_EMAIL",
+    # each component's own database login (docs/deploy.md, Database roles); optional
+    "AIRFLOW_CONN_PARTNEROPS_LOADER", "AIRFLOW_CONN_PARTNEROPS_TRANSFORMER", "AIRFLOW_CONN_PARTNEROPS_ALERTS",
+    "AIRFLOW_CONN_PARTNEROPS_READER",
 })
 #: Services that run once and exit; every other service runs until stopped.
 ONE_SHOT = frozenset({"airflow-init"})

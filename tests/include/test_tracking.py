@@ -71,3 +71,16 @@ def test_build_manifest_writes_the_manifest_without_a_database(tmp_path: Path, m
     nodes = json.loads(path.read_text())["nodes"]
     assert f"model.partnerops.{tracking.STATUS_MART[1]}" in nodes
     assert not list((tmp_path / "dbt").glob("dbt-parse-*")), "the temporary target folder is left behind"
+
+
+def test_dbt_logs_in_as_the_transformer_else_through_partnerops_db(monkeypatch: pytest.MonkeyPatch):
+    """The tracking DAG's dbt uses the connection `partnerops_transformer`; undefined, `partnerops_db`."""
+    monkeypatch.setenv("AIRFLOW_CONN_PARTNEROPS_DB", "postgresql://ops:one@db.example:5432/tracking")
+    monkeypatch.delenv("AIRFLOW_CONN_PARTNEROPS_TRANSFORMER", raising=False)
+    assert _profile(tracking.profile_mapping("partnerops_transformer"))["user"] == "ops"
+    monkeypatch.setenv("AIRFLOW_CONN_PARTNEROPS_TRANSFORMER",
+                       "postgresql://partnerops_transformer:two@db.example:5432/tracking")
+    mapping = tracking.profile_mapping("partnerops_transformer")
+    assert _profile(mapping)["user"] == "partnerops_transformer" and list(mapping.env_vars.values()) == ["two"]
+    args = tracking.cosmos_config(conn_id="partnerops_transformer")
+    assert args["profile_config"].profile_mapping.conn_id == "partnerops_transformer"

@@ -46,3 +46,26 @@ def test_gmv_and_quota_charts():
     series = [{"as_of_date": date(2026, 5, d), "progress_value": d, "progress_target": 2 * d} for d in (1, 5, 9)]
     assert charts.quota_chart(series).count("<polyline") == 2
     assert "one date so far" in charts.quota_chart(series[:1])
+
+
+def test_only_an_account_manager_is_narrowed_to_their_portfolio():
+    """FAB users carry role objects and an email; the simple auth manager's carry one role and a username."""
+    from types import SimpleNamespace
+
+    import pytest
+    from fastapi import HTTPException
+
+    from partnerops.ui.app import narrow_to_portfolio, portfolio_owner
+
+    def user(**kw):
+        return SimpleNamespace(get_name=lambda: kw.pop("username", ""), **kw)
+
+    fab_am = user(roles=[SimpleNamespace(name="Viewer"), SimpleNamespace(name="AccountManager")],
+                  email="Li.Wei@Example.com", username="liwei")
+    assert portfolio_owner(fab_am) == "li.wei@example.com"
+    assert portfolio_owner(user(role="AccountManager", username="am.two@example.com")) == "am.two@example.com"
+    assert portfolio_owner(user(roles=[SimpleNamespace(name="Admin")], email="a@example.com")) is None
+    assert portfolio_owner(user(role="viewer", username="viewer")) is None
+    with pytest.raises(HTTPException) as refused:
+        narrow_to_portfolio(None, portfolio_owner(user(role="AccountManager", username="")))
+    assert refused.value.status_code == 403

@@ -390,10 +390,9 @@ def ensure_partitions(cur, feed: Feed, window: Window) -> list[str]:
         name = f"{table}_p{month:%Y_%m}"
         if name in existing:
             continue
-        upper = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
         try:
-            cur.execute(f"create table if not exists {schema}.{name} partition of {feed.table} "
-                        "for values from (%s) to (%s)", (month, upper))
+            # the migrator's function (migration 0008): the loader's own login may not create tables
+            cur.execute("select raw.create_monthly_partition(%s::regclass, %s)", (feed.table, month))
             created.append(name)
         except psycopg2.Error as exc:
             if cur.connection.closed:

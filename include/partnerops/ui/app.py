@@ -4,7 +4,9 @@
 under `/partnerops` and adds a "Partnerships" entry to the UI's navigation. Every route
 requires an authenticated Airflow user, resolved by Airflow's own `get_user` (the JWT in
 the `Authorization` header or the UI's `_token` cookie); an anonymous browser is sent to
-the login page, any other anonymous request gets 401.
+the login page, any other anonymous request gets 401. A user with the role AccountManager
+sees only the agreements they manage: the marts' row-level security, narrowed to their
+email for the session (`narrow_to_portfolio`; docs/deploy.md, "Row-level security").
 
 Pages (query parameter `as_of` picks any date the marts hold; default the latest):
 - `/`: the portfolio, one row per agreement (filters, sorting, `/portfolio.csv`);
@@ -31,11 +33,13 @@ import jinja2
 import psycopg2
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from psycopg2 import sql
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from partnerops.dbt import PG_OPTIONS
 from partnerops.errors import UserError
-from partnerops.settings import AIRFLOW_CONN_ID, DBT_DOCS_SLUG, FEED_TIMEZONE
+from partnerops.roles import ACCOUNT_MANAGER_SETTING, role_name
+from partnerops.settings import ACCOUNT_MANAGER_ROLE, DBT_DOCS_SLUG, FEED_TIMEZONE, READER_CONN_ID
 from partnerops.ui import charts, queries
 from partnerops.ui.words import PILLARS, SIDES, STATUS_LABELS, plain_reason
 
@@ -56,6 +60,48 @@ PORTFOLIO_COLUMNS: tuple[tuple[str, str], ...] = (
     ("breached", "breached_count"), ("gmv_to_date", "actual_gmv"), ("gmv_plan_to_date", "planned_to_date_gmv"),
     ("gmv_target", "gmv_target_amount"), ("gmv_pace", "pace_index"),
 )
+
+
+def portfolio_owner(user: Any) -> str | None:
+    """The account manager whose portfolio alone `user` may see: their email for an AccountManager
+    (FAB role, or the simple auth manager's role), None for everyone else."""
+    roles = {getattr(r, "name", r) for r in (getattr(user, "roles", None) or ())}
+    roles.add(getattr(user, "role", None))
+    if not any(isinstance(r, str) and r.replace(" ", "").lower() == ACCOUNT_MANAGER_ROLE.lower() for r in roles):
+        return None
+    return (getattr(user, "email", None) or user.get_name() or "").strip().lower()
+
+
+def narrow_to_portfolio(cur: Any, account_manager: str) -> None:
+    """Show this session only `account_manager`'s agreements: the marts' row-level security keys on
+    the setting `partnerops.account_manager`, which can narrow what the login sees, never widen it.
+
+    The tables' owner and superusers are never restricted, so a session logged in as one of them
+    steps down to the reader role first; if it cannot, the page is refused rather than showing
+    every portfolio.
+    """
+    if not account_manager:  # an empty setting would narrow nothing
+        raise HTTPException(403, "your Airflow user has no email, so its portfolio is unknown; ask an admin to set it")
+    cur.execute("select set_config(%s, %s, false)", (ACCOUNT_MANAGER_SETTING, account_manager))
+    if _restricted(cur) is False:
+        try:
+            cur.execute("savepoint narrow")
+            cur.execute(sql.SQL("set role {}").format(sql.Identifier(role_name("reader"))))
+            cur.execute("release savepoint narrow")
+        except psycopg2.Error:
+            cur.execute("rollback to savepoint narrow")
+        if _restricted(cur) is False:
+            log.warning("Partnerships view: the database login is not restricted by row-level security and cannot "
+                        "become %s; an account manager's page is refused", role_name("reader"))
+            raise HTTPException(503, "this view's database login cannot be limited to one account manager's "
+                                     f"portfolio; connect it as {role_name('reader')} (connection "
+                                     f"{READER_CONN_ID!r}, see docs/deploy.md)")
+
+
+def _restricted(cur: Any) -> bool | None:
+    """Whether row-level security applies to this session on the marts (None: no marts yet)."""
+    cur.execute("select row_security_active(c) from to_regclass('marts.commitment_statuses') c")
+    return cur.fetchone()[0]
 
 
 def _templates() -> jinja2.Environment:
@@ -109,7 +155,8 @@ def _parse_date(raw: str | None) -> date | None:
 
 
 def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_base: str = "") -> FastAPI:
-    """The Partnerships app; `database_url` (or a function giving it) defaults to the `partnerops_db` connection.
+    """The Partnerships app; `database_url` (or a function giving it) defaults to the connection
+    `partnerops_reader` (else `partnerops_db`).
 
     `airflow_base` is the path Airflow's UI is served under (empty at the root), for links
     to DAGs, Required Actions and the dbt docs.
@@ -126,11 +173,11 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
             from partnerops.db import database_url as resolve
 
             resolved["url"] = ((database_url() if callable(database_url) else database_url)
-                               or resolve(conn_id=AIRFLOW_CONN_ID))
+                               or resolve(conn_id=READER_CONN_ID))
         return resolved["url"]
 
     @contextmanager
-    def cursor() -> Iterator[Any]:
+    def cursor(user: Any) -> Iterator[Any]:
         try:
             target = url()
         except UserError as exc:  # no connection `partnerops_db`: say how to define it
@@ -140,11 +187,14 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
             conn = psycopg2.connect(target, application_name="partnerops-ui", connect_timeout=10, options=PG_OPTIONS)
         except psycopg2.Error as exc:
             log.warning("Partnerships view: cannot connect to the project database: %s", exc)
-            raise HTTPException(503, f"cannot reach the project database (connection {AIRFLOW_CONN_ID!r}): "
+            raise HTTPException(503, f"cannot reach the project database (connection {READER_CONN_ID!r}): "
                                      f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}") from None
         try:
             conn.set_session(readonly=True, autocommit=False)
             with conn.cursor() as cur:
+                owner = portfolio_owner(user)
+                if owner is not None:
+                    narrow_to_portfolio(cur, owner)
                 yield cur
         finally:
             conn.close()
@@ -198,9 +248,9 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
 
     @app.get("/", response_class=HTMLResponse)
     def portfolio_page(request: Request, as_of: str | None = None, page_number: int = Query(1, alias="page", ge=1),
-                       ) -> HTMLResponse:
+                       user: Any = Depends(get_user)) -> HTMLResponse:
         filters = filters_from(request)
-        with cursor() as cur:
+        with cursor(user) as cur:
             info = load(as_of, cur)
             shown = queries.portfolio(cur, info.as_of, filters, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
             headline = queries.portfolio_headline(cur, info.as_of)
@@ -209,9 +259,9 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
                     options=options, filters=filters, page_number=page_number)
 
     @app.get("/portfolio.csv")
-    def portfolio_csv(request: Request, as_of: str | None = None) -> Response:
+    def portfolio_csv(request: Request, as_of: str | None = None, user: Any = Depends(get_user)) -> Response:
         filters = filters_from(request)
-        with cursor() as cur:
+        with cursor(user) as cur:
             info = load(as_of, cur)
             rows = queries.portfolio(cur, info.as_of, filters, details=False).rows
         out = io.StringIO()
@@ -224,8 +274,8 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
 
     @app.get("/attention", response_class=HTMLResponse)
     def attention_page(request: Request, as_of: str | None = None, account_manager: str | None = None,
-                       page_number: int = Query(1, alias="page", ge=1)) -> HTMLResponse:
-        with cursor() as cur:
+                       page_number: int = Query(1, alias="page", ge=1), user: Any = Depends(get_user)) -> HTMLResponse:
+        with cursor(user) as cur:
             info = load(as_of, cur)
             shown = queries.attention_queue(cur, info.as_of, account_manager or None, limit=PAGE_SIZE,
                                             offset=(page_number - 1) * PAGE_SIZE)
@@ -234,8 +284,9 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
                     account_manager=account_manager or "", page_number=page_number)
 
     @app.get("/agreements/{agreement_id}", response_class=HTMLResponse)
-    def agreement_page(request: Request, agreement_id: str, as_of: str | None = None) -> HTMLResponse:
-        with cursor() as cur:
+    def agreement_page(request: Request, agreement_id: str, as_of: str | None = None,
+                       user: Any = Depends(get_user)) -> HTMLResponse:
+        with cursor(user) as cur:
             info = load(as_of, cur)
             detail = queries.agreement_detail(cur, info.as_of, agreement_id)
         if detail is None:
@@ -243,15 +294,16 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
         return page(request, "agreement.html", info, a=detail)
 
     @app.get("/groups", response_class=HTMLResponse)
-    def groups_page(request: Request, as_of: str | None = None) -> HTMLResponse:
-        with cursor() as cur:
+    def groups_page(request: Request, as_of: str | None = None, user: Any = Depends(get_user)) -> HTMLResponse:
+        with cursor(user) as cur:
             info = load(as_of, cur)
             groups = queries.group_rows(cur, info.as_of)
         return page(request, "groups.html", info, groups=groups)
 
     @app.get("/groups/{group_id}", response_class=HTMLResponse)
-    def group_page(request: Request, group_id: str, as_of: str | None = None) -> HTMLResponse:
-        with cursor() as cur:
+    def group_page(request: Request, group_id: str, as_of: str | None = None,
+                   user: Any = Depends(get_user)) -> HTMLResponse:
+        with cursor(user) as cur:
             info = load(as_of, cur)
             groups = queries.group_rows(cur, info.as_of, group_id)
             if not groups:

@@ -1,8 +1,10 @@
-{{ config(materialized='view') }}
+{{ config(materialized='view', meta={'row_security': 'in_view'}) }}
 {#
     One row per account-manager decision on a commitment (waive, dispute, accept late).
     A view, not a table: a decision recorded after the last build counts at once (the
     alerts stop escalating an instance as soon as someone has decided on it).
+    It reads below the marts with its owner's rights, so it applies the marts' row-level
+    security itself (macros/apply_row_security.sql).
 #}
 with
 
@@ -26,6 +28,7 @@ final as (
         recorded_at::timestamptz as recorded_at
 
     from decisions
+    where {{ visible_rows('agreement_id') }}
 
 )
 
