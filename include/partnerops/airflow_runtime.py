@@ -157,11 +157,13 @@ def runtime_environ(
     extra: Mapping[str, str] | None = None,
     executor: str = "LocalExecutor",
     broker_url: str | None = None,
+    worker_concurrency: int | None = None,
 ) -> dict[str, str]:
     """The environment every component and CLI call of one runtime shares.
 
-    With `executor="CeleryExecutor"`, `broker_url` is the Celery broker and each worker runs
-    `parallelism` tasks at a time.
+    `parallelism`: how many tasks run at once in all. With `executor="CeleryExecutor"`,
+    `broker_url` is the Celery broker and each worker runs `worker_concurrency` tasks at a time
+    (default: `parallelism`).
     """
     home = settings.airflow_home
     env = {
@@ -192,7 +194,7 @@ def runtime_environ(
         if not broker_url:
             raise ValueError("the CeleryExecutor needs a broker_url")
         env["AIRFLOW__CELERY__BROKER_URL"] = broker_url
-        env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(parallelism)
+        env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(worker_concurrency or parallelism)
     env.update(extra or {})
     return env
 
@@ -260,6 +262,7 @@ class AirflowRuntime:
         extra_env: Mapping[str, str] | None = None,
         executor: str = "LocalExecutor",
         broker_url: str | None = None,
+        worker_concurrency: int | None = None,
         component_homes: Path | None = None,
     ) -> None:
         self.settings = settings or get_settings()
@@ -269,7 +272,7 @@ class AirflowRuntime:
         self.env = runtime_environ(
             self.settings, project_url, meta_url, api_port=self.api_port,
             unpause_new_dags=unpause_new_dags, parallelism=parallelism, extra=extra_env,
-            executor=executor, broker_url=broker_url,
+            executor=executor, broker_url=broker_url, worker_concurrency=worker_concurrency,
         )
         #: with it, component `<name>` runs in `<component_homes>/<name>` (cwd and AIRFLOW_HOME)
         self.component_homes = component_homes
@@ -544,6 +547,7 @@ def running_airflow(
     stop_timeout: float = 30,
     executor: str = "LocalExecutor",
     broker_url: str | None = None,
+    worker_concurrency: int | None = None,
     component_homes: Path | None = None,
 ) -> Iterator[AirflowRuntime]:
     """Airflow running against `project_url`; stopped (and a throwaway metadata database dropped) on exit.
@@ -559,7 +563,8 @@ def running_airflow(
     create_database(server, name, exist_ok=not throwaway, template=meta_template if throwaway else None)
     runtime = AirflowRuntime(project_url, metadata_url(server, name), settings=settings, api_port=api_port,
                              unpause_new_dags=unpause_new_dags, parallelism=parallelism, extra_env=extra_env,
-                             executor=executor, broker_url=broker_url, component_homes=component_homes)
+                             executor=executor, broker_url=broker_url, worker_concurrency=worker_concurrency,
+                             component_homes=component_homes)
     try:
         if not (throwaway and meta_template):
             runtime.migrate()
