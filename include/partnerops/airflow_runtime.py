@@ -184,6 +184,9 @@ def runtime_environ(
         "AIRFLOW__CORE__FERNET_KEY": _fernet_key(home),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        # A task's calls to the Execution API wait 30 s, not 5: on a busy shared machine the API
+        # server answers slowly, and a task that cannot start is failed by its executor.
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
         # Log servers (task logs of the scheduler's LocalExecutor, the triggerer's) on free
         # ports, not 8793/8794: runtimes started side by side on one machine would collide.
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
@@ -399,8 +402,19 @@ class AirflowRuntime:
         return {"Authorization": f"Bearer {self._token}"}
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        resp = httpx.request(method, f"{self.base_url}/api/v2{path}", headers=self._headers(), timeout=60,
-                             **kwargs)
+        """One REST call; a GET is tried again (up to 3 times) when the server fails or does not answer."""
+        for attempt in range(3 if method == "GET" else 1):
+            try:
+                resp = httpx.request(method, f"{self.base_url}/api/v2{path}", headers=self._headers(), timeout=60,
+                                     **kwargs)
+            except httpx.TransportError:
+                if method != "GET" or attempt == 2:
+                    raise
+                time.sleep(2)
+                continue
+            if resp.status_code < 500 or method != "GET" or attempt == 2:
+                break
+            time.sleep(2)  # e.g. "Database error" from a metadata database busy with other work
         if resp.status_code >= 400:
             raise AirflowRuntimeError(f"{method} /api/v2{path}: HTTP {resp.status_code} {resp.text[:2000]}")
         return resp.json() if resp.content else None
