@@ -40,10 +40,11 @@ from airflow.sdk import AssetAny, dag, task
 
 from partnerops import as_of, oncall, tracking
 from partnerops.assets import AGREEMENTS, EVIDENCE, TRACKING
+from partnerops.db import database_url
 from partnerops.settings import DAG_START_DATE, get_settings
 
 SETTINGS = get_settings()
-MANIFEST = tracking.manifest_path(SETTINGS)
+MANIFEST = tracking.local_manifest(SETTINGS)  # fetched from an object-storage base, if one is set
 
 MANIFEST_MISSING_DOC = f"""
 > **The dbt manifest is missing** (`{MANIFEST}`), so the dbt models are not shown and a run
@@ -65,7 +66,6 @@ MANIFEST_MISSING_DOC = f"""
     doc_md=__doc__ if MANIFEST.exists() else MANIFEST_MISSING_DOC + __doc__,
     user_defined_macros={
         "partnerops_as_of": as_of.for_run,
-        "partnerops_dbt_env": tracking.dbt_profile_env,
     },
     deadline=tracking.deadline_alerts(),
     params={"as_of": as_of.param()},
@@ -87,14 +87,14 @@ def commitment_tracking() -> None:
     def publish_tracking(*, dag_run=None, outlet_events=None) -> dict:
         """Gate: the status mart has rows for the as-of date; then emit the TRACKING Asset."""
         date = as_of.for_run(dag_run).isoformat()
-        rows = tracking.check_marts_fresh(tracking.project_database_url(), date)
+        rows = tracking.check_marts_fresh(database_url(), date)
         outlet_events[TRACKING].extra = tracking.tracking_event_extra(date, rows, dag_run)
         return {"as_of": date, "status_rows": rows}
 
     @task
     def generate_docs(*, dag_run=None) -> str:
         """dbt docs for account managers; the path of index.html is logged and returned."""
-        index = tracking.generate_docs(tracking.project_database_url(), as_of=as_of.for_run(dag_run))
+        index = tracking.generate_docs(database_url(), as_of=as_of.for_run(dag_run))
         print(f"dbt docs: {index}")
         return str(index)
 

@@ -49,6 +49,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from partnerops import as_of as as_of_date
+from partnerops.db import database_url
 from partnerops.decisions import (
     DECISION_OPTIONS,
     NO_DECISION,
@@ -450,18 +451,6 @@ def decision_window_end(context: Mapping[str, Any]) -> datetime:
     return start + window
 
 
-def project_database_url() -> str:
-    """The project database inside a task: `PARTNEROPS_DATABASE_URL`, else the Airflow connection."""
-    from partnerops.settings import AIRFLOW_CONN_ID, get_settings
-
-    url = get_settings().database_url
-    if url:
-        return url
-    from airflow.sdk import BaseHook
-
-    return BaseHook.get_connection(AIRFLOW_CONN_ID).get_uri().replace("postgres://", "postgresql://", 1)
-
-
 def set_run_note(dag_id: str, run_id: str, note: str, *, timeout: float = 10) -> str:
     """Write `note` on a DAG run through Airflow's REST API (`PATCH /api/v2/dags/{dag_id}/dagRuns/{run_id}`).
 
@@ -517,7 +506,7 @@ class CommitmentWaitTrigger(BaseTrigger):
     async def run(self) -> Any:
         until = datetime.fromisoformat(self.until)
         while True:
-            outcome = await asyncio.to_thread(lambda: wait_outcome(project_database_url(), self.agreement_id,
+            outcome = await asyncio.to_thread(lambda: wait_outcome(database_url(), self.agreement_id,
                                                                    self.commitment_id, self.instance_keys,
                                                                    self.built_at))
             if outcome:
@@ -565,7 +554,7 @@ class ReadMartsOperator(BaseOperator):
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         as_of = as_of_date.for_run(context.get("dag_run"), context.get("triggering_asset_events")).isoformat()
-        url = project_database_url()
+        url = database_url()
         statuses = read_agreement_statuses(url, self.entry["agreement_id"], as_of)
         decided = decided_instances(url, self.entry["agreement_id"])
         needs = decisions_needed(self.entry, statuses, decided)
@@ -680,7 +669,7 @@ class CommitmentDecisionOperator(HITLOperator):
         context["decision_label"] = self.need["commitment_id"]
         result = super().execute_complete(context, event)
         cid = self.need["commitment_id"]
-        url = project_database_url()
+        url = database_url()
         decided = decided_instances(url, self.agreement_id, [cid])
         keys = [i["instance_key"] for i in self.need["instances"]
                 if (cid, "*") not in decided and (cid, i["instance_key"] or "") not in decided]
@@ -790,12 +779,21 @@ def _link(upstream: Any, downstream: Any) -> None:
     downstream.upstream_task_ids.add(upstream.node_id)
 
 
+def _pulled_registry(settings: Any = None) -> Path:
+    """The registry snapshot on this host, fetched first from an object-storage base (`partnerops.state`)."""
+    from partnerops import state
+    from partnerops.settings import get_settings
+
+    settings = settings or get_settings()
+    state.pull(state.REGISTRY, settings)
+    return settings.registry_path
+
+
 def ui_guide(base_url: str, registry_path: Path | None = None) -> str:
     """Where the per-agreement DAGs and the decisions waiting for account managers are, in the Airflow UI."""
     from partnerops.registry import read_registry
-    from partnerops.settings import get_settings
 
-    entries = read_registry(registry_path or get_settings().registry_path)
+    entries = read_registry(registry_path or _pulled_registry())
     base = base_url.rstrip("/")
     example = f"{base}/dags/{dag_id_for(entries[0]['agreement_id'])}" if entries else None
     lines = [
@@ -833,7 +831,7 @@ def shard_dags(shard_file: str | Path, *, registry_path: Path | None = None, sha
     if not 0 <= shard < shards:
         raise ValueError(f"{shard_file}: shard {shard} is outside 0..{shards - 1}; SHARDS is {shards}")
     settings = get_settings()
-    entries = read_registry(registry_path or settings.registry_path)
+    entries = read_registry(registry_path or _pulled_registry(settings))
     wanted = _entries_for_shard(entries, shard, shards, get_parsing_context().dag_id)
     retry_delay = settings.timers.retry_delay(RETRY_DELAY)
     dags = {}

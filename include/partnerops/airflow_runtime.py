@@ -66,7 +66,14 @@ import httpx
 
 from partnerops.db import create_database, describe, drop_database, with_database
 from partnerops.errors import UserError
-from partnerops.settings import AIRFLOW_ADMIN_USER, AIRFLOW_API_CONN_ID, Settings, airflow_environ, get_settings
+from partnerops.settings import (
+    AIRFLOW_ADMIN_USER,
+    AIRFLOW_API_CONN_ID,
+    AIRFLOW_CONN_ID,
+    Settings,
+    airflow_environ,
+    get_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,12 +165,17 @@ def runtime_environ(
     executor: str = "LocalExecutor",
     broker_url: str | None = None,
     worker_concurrency: int | None = None,
+    connection_in_metadata: bool = False,
 ) -> dict[str, str]:
     """The environment every component and CLI call of one runtime shares.
 
     `parallelism`: how many tasks run at once in all. With `executor="CeleryExecutor"`,
     `broker_url` is the Celery broker and each worker runs `worker_concurrency` tasks at a time
     (default: `parallelism`).
+
+    `connection_in_metadata`: the project database is not in the environment at all (no
+    `PARTNEROPS_DATABASE_URL`, no `AIRFLOW_CONN_PARTNEROPS_DB`); the runtime keeps it as the
+    connection `partnerops_db` in the metadata database instead, as a deployment does.
     """
     home = settings.airflow_home
     env = {
@@ -199,6 +211,9 @@ def runtime_environ(
         env["AIRFLOW__CELERY__BROKER_URL"] = broker_url
         env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(worker_concurrency or parallelism)
     env.update(extra or {})
+    if connection_in_metadata:
+        for name in ("PARTNEROPS_DATABASE_URL", f"AIRFLOW_CONN_{AIRFLOW_CONN_ID.upper()}"):
+            env.pop(name, None)
     return env
 
 
@@ -267,8 +282,10 @@ class AirflowRuntime:
         broker_url: str | None = None,
         worker_concurrency: int | None = None,
         component_homes: Path | None = None,
+        connection_in_metadata: bool = False,
     ) -> None:
         self.settings = settings or get_settings()
+        self.connection_in_metadata = connection_in_metadata
         self.project_url = project_url
         self.meta_url = meta_url
         self.api_port = api_port or free_port()
@@ -276,6 +293,7 @@ class AirflowRuntime:
             self.settings, project_url, meta_url, api_port=self.api_port,
             unpause_new_dags=unpause_new_dags, parallelism=parallelism, extra=extra_env,
             executor=executor, broker_url=broker_url, worker_concurrency=worker_concurrency,
+            connection_in_metadata=connection_in_metadata,
         )
         #: with it, component `<name>` runs in `<component_homes>/<name>` (cwd and AIRFLOW_HOME)
         self.component_homes = component_homes
@@ -312,6 +330,11 @@ class AirflowRuntime:
 
     def _out_path(self, name: str) -> Path:
         return (self.home(name) if self.component_homes else self.log_dir) / f"{name}.out"
+
+    def add_project_connection(self) -> None:
+        """Write the project database as the connection `partnerops_db` into the metadata database."""
+        self.airflow("connections", "delete", AIRFLOW_CONN_ID, check=False)
+        self.airflow("connections", "add", AIRFLOW_CONN_ID, "--conn-uri", self.project_url)
 
     def start(self, components: Sequence[str] = COMPONENTS) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -563,13 +586,16 @@ def running_airflow(
     broker_url: str | None = None,
     worker_concurrency: int | None = None,
     component_homes: Path | None = None,
+    connection_in_metadata: bool = False,
 ) -> Iterator[AirflowRuntime]:
     """Airflow running against `project_url`; stopped (and a throwaway metadata database dropped) on exit.
 
     With no `meta_database`, a throwaway `af_meta_<random>` database is created on
     `meta_server_url` (default: the project database's server) and dropped afterwards; with
     `meta_template` (see `migrated_template`), it is a clone of that migrated database.
-    Components still running `stop_timeout` seconds after SIGTERM are killed.
+    Components still running `stop_timeout` seconds after SIGTERM are killed. With
+    `connection_in_metadata`, the project database reaches the tasks only as the connection
+    `partnerops_db` in the metadata database (see `runtime_environ`).
     """
     server = meta_server_url or project_url
     throwaway = meta_database is None
@@ -578,10 +604,12 @@ def running_airflow(
     runtime = AirflowRuntime(project_url, metadata_url(server, name), settings=settings, api_port=api_port,
                              unpause_new_dags=unpause_new_dags, parallelism=parallelism, extra_env=extra_env,
                              executor=executor, broker_url=broker_url, worker_concurrency=worker_concurrency,
-                             component_homes=component_homes)
+                             component_homes=component_homes, connection_in_metadata=connection_in_metadata)
     try:
         if not (throwaway and meta_template):
             runtime.migrate()
+        if connection_in_metadata:
+            runtime.add_project_connection()
         runtime.start(components)
         runtime.wait_ready(ready_timeout)
         yield runtime
@@ -649,7 +677,10 @@ def serve(*, port: int = 8080, settings: Settings | None = None) -> int:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 raise UserError(f"port {port} is already in use; stop what listens there or pass --port")
-        print(f"project database: {describe(project_url)}")
+        from partnerops.migrations import upgrade
+
+        upgrade(project_url)  # tasks only check the schema revision; serve, like airflow-init, migrates
+        print(f"project database: {describe(project_url)} (schema migrations applied)")
         from partnerops.tracking import build_manifest, manifest_path
 
         if not manifest_path(settings).exists():

@@ -36,10 +36,10 @@ def _cmd_intake(args: argparse.Namespace) -> int:
     from partnerops.calendar import ensure_calendar
     from partnerops.db import database_url
     from partnerops.intake import run_intake
-    from partnerops.migrations import upgrade
+    from partnerops.migrations import require_current
 
     url = database_url()
-    upgrade(url)
+    require_current(url)
     report = run_intake(args.paths, database_url=url, triggered_by="cli")
     ensure_calendar(url)  # business days for the years of the terms just taken in
     for f in report.files:
@@ -74,11 +74,11 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
 def _cmd_calendar(args: argparse.Namespace) -> int:
     from partnerops.calendar import calendar_days, fill_calendar, parse_years
     from partnerops.db import database_url
-    from partnerops.migrations import upgrade
+    from partnerops.migrations import require_current
 
     years = parse_years(args.years)
     url = database_url()
-    upgrade(url)
+    require_current(url)
     written = fill_calendar(url, years)
     days = calendar_days(years)
     for year in years:

@@ -1,8 +1,16 @@
-"""Connections to the project database, and the embedded server used when none is set.
+"""The one way to reach the project database (`database_url`), and the embedded server.
 
-`PARTNEROPS_DATABASE_URL` is the one connection setting. When it is unset,
-`database_url()` starts (or joins) an embedded PostgreSQL under `var/pgdata`, which is
-stopped cleanly when the last process using it exits.
+`database_url()` resolves the project database for every caller:
+
+- inside Airflow (a task, a trigger): the Airflow connection `conn_id` (default
+  `partnerops_db`, `settings.AIRFLOW_CONN_ID`; a component may name its own), read through
+  the Postgres provider's `PostgresHook`, wherever it is defined (the metadata database,
+  `AIRFLOW_CONN_PARTNEROPS_DB`, a secrets backend). `PARTNEROPS_DATABASE_URL` is not read
+  there, and an embedded server never starts: no connection is a plain error.
+- elsewhere (the CLI, `make demo`, `partnerops serve`, tests): `PARTNEROPS_DATABASE_URL`;
+  when it is unset, an embedded PostgreSQL under `var/pgdata` is started (or joined), and
+  stopped cleanly when the last process using it exits. With `conn_id` given explicitly,
+  the connection is read there too (the Partnerships view in the api-server).
 
 The tests and benchmarks create throwaway databases on the server `throwaway_server()`
 resolves: `PARTNEROPS_TEST_ADMIN_URL` when set (it must answer), else the machine's
@@ -29,7 +37,7 @@ import psycopg2
 import psycopg2.extensions
 
 from partnerops.errors import UserError
-from partnerops.settings import Settings, get_settings
+from partnerops.settings import AIRFLOW_CONN_ID, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +50,55 @@ DEFAULT_TEST_ADMIN_URL = "postgresql://root@127.0.0.1:5432/postgres"
 _embedded_server = None  # kept alive for the life of the process
 
 
-def database_url(settings: Settings | None = None) -> str:
-    """The URL of the project database, starting the embedded server if no URL is set."""
+def database_url(settings: Settings | None = None, *, conn_id: str | None = None) -> str:
+    """The URL of the project database: the one resolver (see the module docstring).
+
+    Inside Airflow, or with `conn_id`: the Airflow connection (`conn_id`, default
+    `partnerops_db`). Elsewhere: `PARTNEROPS_DATABASE_URL`, else the embedded server.
+    """
+    if conn_id is not None or in_airflow_worker():
+        return connection_url(conn_id or AIRFLOW_CONN_ID)
     settings = settings or get_settings()
     if settings.database_url:
         return settings.database_url
     return _start_embedded(settings)
+
+
+def in_airflow_worker() -> bool:
+    """Whether this process runs Airflow user code under a supervisor (a task, a trigger, a DAG parse)."""
+    import sys
+
+    runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
+    return getattr(runner, "SUPERVISOR_COMMS", None) is not None
+
+
+#: Connection extras that are libpq parameters, passed on in the URL (others are Airflow's own).
+LIBPQ_EXTRA_KEYS = frozenset({"host", "sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword", "connect_timeout",
+                              "options", "application_name", "target_session_attrs", "gssencmode", "keepalives"})
+
+
+def connection_url(conn_id: str = AIRFLOW_CONN_ID) -> str:
+    """The libpq URL of the Airflow connection `conn_id`, read through `PostgresHook`.
+
+    libpq's own parameters kept in the connection's extra (a socket folder as `host`, TLS)
+    stay in the URL; Airflow's own extras (`cursor`, ...) do not. No connection: a UserError.
+    """
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+    from sqlalchemy.engine import URL
+
+    try:
+        conn = PostgresHook(postgres_conn_id=conn_id).connection
+    except AirflowNotFoundException:
+        raise UserError(
+            f"no Airflow connection {conn_id!r}: the project database is unknown here. Define it in the "
+            f"Airflow UI (Admin > Connections), with `airflow connections add {conn_id} --conn-uri ...`, or as "
+            f"AIRFLOW_CONN_{conn_id.upper()}=postgresql://user:password@host:5432/database."
+        ) from None
+    query = {k: str(v) for k, v in conn.extra_dejson.items() if k in LIBPQ_EXTRA_KEYS}
+    return URL.create("postgresql", username=conn.login or None, password=conn.password or None,
+                      host=conn.host or None, port=conn.port or None, database=conn.schema or None,
+                      query=query).render_as_string(hide_password=False)
 
 
 def _embedded(pgdata: Path, cleanup_mode: str) -> Any:

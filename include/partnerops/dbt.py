@@ -1,11 +1,12 @@
 """Running the dbt project (`dbt_project/`) against the project database.
 
-dbt's profile cannot read a URL, so `dbt_env(url)` splits `PARTNEROPS_DATABASE_URL` into
-the `PARTNEROPS_DB_*` variables that `dbt_project/profiles.yml` reads. `run_dbt(...)` runs
-the dbt CLI with that environment, telemetry off, and the as-of date and the feed time zone
-(`settings.FEED_TIMEZONE`) as dbt vars. The
-Cosmos DAG uses the same two functions, so the CLI, the demo, the tests and Airflow run
-dbt identically.
+The command line's dbt (`partnerops status --refresh`, `make demo`, `make docs`, the tests)
+runs on the URL of `partnerops.db.database_url()`: dbt's profile cannot read a URL, so
+`dbt_env(url)` splits it into the `PARTNEROPS_DB_*` variables that
+`dbt_project/profiles.yml` reads. `run_dbt(...)` runs the dbt CLI with that environment,
+telemetry off, and the as-of date and the feed time zone (`settings.FEED_TIMEZONE`) as dbt
+vars. In Airflow, Cosmos builds the profile from the Airflow connection instead
+(`partnerops.tracking.profile_mapping`), with the same vars (`dbt_vars`), schema and threads.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from typing import Literal
 
 import psycopg2
 
+from partnerops import state
 from partnerops.agreements.model import Agreement, agreement_from_document
 from partnerops.agreements.validate import MAX_FILE_BYTES, CheckedFile, Problem, check_paths
 from partnerops.db import connect
@@ -110,6 +111,10 @@ def run_intake(
             report.registry_changed = write_registry(settings.registry_path, _current_entries(cur))
         finally:
             cur.execute("select pg_advisory_unlock(%s)", (INTAKE_LOCK_KEY,))
+    # an object-storage base gets what this run wrote (no-op for a file:// base; partnerops.state)
+    state.push(state.REGISTRY, settings)
+    if report.count("quarantined"):
+        state.push(state.QUARANTINE, settings)
     return report
 
 
@@ -158,15 +163,20 @@ def _reason(exc: BaseException) -> str:
     return text + "; it passed validation, so please report this as a bug"
 
 
-def intake_inbox(triggered_by: str = "airflow") -> IntakeReport:
-    """Take in everything in the agreements inbox (the agreements_intake DAG's work)."""
+def intake_inbox(triggered_by: str = "airflow", *, conn_id: str | None = None) -> IntakeReport:
+    """Take in everything in the agreements inbox (the agreements_intake DAG's work).
+
+    The database is the Airflow connection `conn_id` in a task (default `partnerops_db`;
+    `partnerops.db.database_url`).
+    """
     from partnerops.db import database_url
-    from partnerops.migrations import upgrade
+    from partnerops.migrations import require_current
 
     settings = get_settings()
+    state.pull(state.AGREEMENTS_INBOX, settings)  # documents delivered to an object-storage base
     settings.agreements_inbox.mkdir(parents=True, exist_ok=True)
-    url = database_url(settings)
-    upgrade(url)
+    url = database_url(settings, conn_id=conn_id)
+    require_current(url)
     report = run_intake([settings.agreements_inbox], database_url=url, triggered_by=triggered_by,
                         settings=settings)
     log.info("agreements intake: %s", report.summary())

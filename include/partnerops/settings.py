@@ -168,14 +168,20 @@ class TimerSettings:
 class Settings:
     """Typed view of the environment.
 
-    database_url: `PARTNEROPS_DATABASE_URL`; None means "start the embedded server".
-    data_dir: `PARTNEROPS_DATA_DIR`, runtime state (never committed), default `<root>/var`.
+    database_url: `PARTNEROPS_DATABASE_URL`; None means "start the embedded server" (the
+    command line only: tasks use the Airflow connection, see `partnerops.db.database_url`).
+    data_dir: `PARTNEROPS_DATA_DIR`, this host's runtime state (never committed), default `<root>/var`.
+    state_base_url: `PARTNEROPS_STATE_BASE`, where the state several hosts share lives
+    (registry, dbt manifest and docs, inboxes, quarantine; see `partnerops.state`): a
+    `file://` folder, or `s3://<conn_id>@bucket/prefix`, `gs://...` through the provider's
+    filesystem. None: `file://<data_dir>`, the layout of `var/` (`state_base`).
     """
 
     project_root: Path
     database_url: str | None
     data_dir: Path
     agreements_inbox: Path
+    state_base_url: str | None = None
     alerts: AlertSettings = field(default_factory=AlertSettings.from_env)
     #: `PARTNEROPS_EVIDENCE_DATE_MARGIN_DAYS`: evidence dated more than this many days before the
     #: earliest term start or after the latest term end of the agreements taken in (without any
@@ -184,19 +190,36 @@ class Settings:
     timers: TimerSettings = field(default_factory=TimerSettings.from_env)
 
     @property
+    def state_base(self) -> str:
+        """The base of the shared state: `PARTNEROPS_STATE_BASE`, else `file://<data_dir>`."""
+        return self.state_base_url or self.data_dir.as_uri()
+
+    @property
+    def shared_dir(self) -> Path:
+        """The shared state on this host: the folder of a `file://` base, else its local copy (`partnerops.state`)."""
+        return _shared_dir(self.state_base, self.data_dir)
+
+    @property
+    def dbt_docs_location(self) -> str:
+        """The dbt docs as the UI reads them: a folder, or the URL under an object-storage base."""
+        if self.state_base.startswith("file://"):
+            return str(self.dbt_docs_dir)
+        return self.state_base.rstrip("/") + "/dbt/docs"
+
+    @property
     def registry_path(self) -> Path:
         """The registry snapshot that intake writes and DAG files read at parse time."""
-        return self.data_dir / "registry" / "agreements.json"
+        return self.shared_dir / "registry" / "agreements.json"
 
     @property
     def quarantine_dir(self) -> Path:
         """Where rejected input files are set aside, next to a note of why."""
-        return self.data_dir / "quarantine"
+        return self.shared_dir / "quarantine"
 
     @property
     def evidence_inbox(self) -> Path:
         """Where evidence feed files are delivered (`<feed>/<feed>_<date>...`); the evidence DAGs load from here."""
-        return self.data_dir / "inbox" / "evidence"
+        return self.shared_dir / "inbox" / "evidence"
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -226,7 +249,21 @@ class Settings:
     @property
     def dbt_docs_dir(self) -> Path:
         """Where each tracking run writes the dbt docs (index.html, manifest, catalog); Airflow serves them."""
-        return self.data_dir / "dbt" / "docs"
+        return self.shared_dir / "dbt" / "docs"
+
+    @property
+    def dbt_manifest_path(self) -> Path:
+        """The dbt manifest the tracking DAG renders from (`partnerops dbt-manifest` writes it)."""
+        return self.shared_dir / "dbt" / "manifest.json"
+
+
+def _shared_dir(state_base: str, data_dir: Path) -> Path:
+    """The folder of a `file://` base; for object storage, its local copy under the data folder."""
+    if state_base.startswith("file://"):
+        from urllib.parse import unquote, urlsplit
+
+        return Path(unquote(urlsplit(state_base).path)).resolve()
+    return data_dir / "state"
 
 
 def _normalise_url(url: str | None) -> str | None:
@@ -239,7 +276,9 @@ def _normalise_url(url: str | None) -> str | None:
 def get_settings() -> Settings:
     root = Path(os.environ.get("PARTNEROPS_HOME") or _project_root()).resolve()
     data_dir = Path(os.environ.get("PARTNEROPS_DATA_DIR") or root / "var").resolve()
-    inbox = os.environ.get("PARTNEROPS_AGREEMENTS_INBOX") or data_dir / "inbox" / "agreements"
+    state_base = (os.environ.get("PARTNEROPS_STATE_BASE") or "").strip() or None
+    shared = _shared_dir(state_base or data_dir.as_uri(), data_dir)
+    inbox = os.environ.get("PARTNEROPS_AGREEMENTS_INBOX") or shared / "inbox" / "agreements"
     return Settings(
         project_root=root,
         # The same URL may arrive as the Airflow connection `partnerops_db` (AIRFLOW_CONN_...).
@@ -248,6 +287,7 @@ def get_settings() -> Settings:
         ),
         data_dir=data_dir,
         agreements_inbox=Path(inbox).resolve(),
+        state_base_url=state_base,
         evidence_date_margin_days=int(_env_float("PARTNEROPS_EVIDENCE_DATE_MARGIN_DAYS", 366)),
     )
 
@@ -300,6 +340,7 @@ AIRFLOW_PATH_KEYS: tuple[str, ...] = (
     "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS",
     "PARTNEROPS_HOME",
     "PARTNEROPS_DATA_DIR",
+    "PARTNEROPS_STATE_BASE",
     "PARTNEROPS_AGREEMENTS_INBOX",
 )
 
@@ -320,9 +361,10 @@ def airflow_environ(settings: Settings, database_url: str | None = None) -> dict
         # Cosmos' docs plugin serves the dbt docs the tracking run writes, inside the UI
         # (Browse > dbt docs, /cosmos/partnerops/dbt_docs_index.html); the Partnerships view links there.
         "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS": json.dumps(
-            {DBT_DOCS_SLUG: {"dir": str(settings.dbt_docs_dir), "index": "index.html", "name": "dbt docs"}}),
+            {DBT_DOCS_SLUG: {"dir": settings.dbt_docs_location, "index": "index.html", "name": "dbt docs"}}),
         "PARTNEROPS_HOME": str(settings.project_root),
         "PARTNEROPS_DATA_DIR": str(settings.data_dir),
+        "PARTNEROPS_STATE_BASE": settings.state_base,
         "PARTNEROPS_AGREEMENTS_INBOX": str(settings.agreements_inbox),
     }
     env = {**paths, **AIRFLOW_CONFIG}

@@ -6,8 +6,8 @@ The DAG file (`dags/commitment_tracking.py`) only wires these together:
   dbt-manifest`, `make demo`, the test fixtures). Cosmos renders the DAG from that file, so
   parsing the DAG never calls dbt or the database.
 - the date a run computes statuses as of (dbt var `as_of`) is `partnerops.as_of.for_run()`.
-- `dbt_profile_env()`: the `PARTNEROPS_DB_*` variables `dbt_project/profiles.yml` reads, from
-  the project database URL, resolved when a task runs (never at parse time).
+- `profile_mapping()`: dbt's profile for Cosmos, from the Airflow connection `partnerops_db`
+  (Cosmos' Postgres ProfileMapping), read when a task runs (never at parse time).
 - `check_marts_fresh()`: the status mart has rows for the as-of date; gates the TRACKING Asset.
 - `generate_docs()`: `dbt docs generate` into `var/dbt/docs/` for account managers.
 - `deadline_alerts()`: the DAG's Deadline Alerts; a miss tells the on-call person (`partnerops.oncall`).
@@ -15,6 +15,7 @@ The DAG file (`dags/commitment_tracking.py`) only wires these together:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -42,8 +43,20 @@ _PARSE_ONLY_URL = "postgresql://partnerops@127.0.0.1:5432/partnerops"
 # -- files ----------------------------------------------------------------------------------------
 
 def manifest_path(settings: Settings | None = None) -> Path:
-    """The dbt manifest the DAG renders from (written by `build_manifest`)."""
-    return (settings or get_settings()).data_dir / "dbt" / "manifest.json"
+    """The dbt manifest the DAG renders from (written by `build_manifest`), on this host."""
+    return (settings or get_settings()).dbt_manifest_path
+
+
+def local_manifest(settings: Settings | None = None) -> Path:
+    """`manifest_path()`, fetched first from an object-storage base (the DAG file, at parse time).
+
+    Cosmos parses a local file; with a `file://` base it is the base's own file.
+    """
+    from partnerops import state
+
+    settings = settings or get_settings()
+    state.pull(state.MANIFEST, settings)
+    return manifest_path(settings)
 
 
 def docs_dir(settings: Settings | None = None) -> Path:
@@ -66,6 +79,9 @@ def build_manifest(settings: Settings | None = None, url: str | None = None) -> 
         run_dbt(["parse", "--no-partial-parse"], url=url or settings.database_url or _PARSE_ONLY_URL,
                 project_dir=settings.dbt_project_dir, target_path=Path(tmp), capture=True)
         os.replace(Path(tmp) / "manifest.json", target)
+    from partnerops import state
+
+    state.push(state.MANIFEST, settings)  # every host's DAG file renders from the base's copy
     log.info("dbt manifest written to %s", target)
     return target
 
@@ -78,16 +94,58 @@ RENDERINGS = ("watcher", "watcher_sync", "watcher_model_tasks", "local")
 RENDERING_ENV = "PARTNEROPS_TRACKING_RENDERING"
 #: Seconds between two checks of a model's status by its watcher task (Cosmos default: 10).
 WATCHER_POKE_SECONDS = 1
-_PROFILE_KEYS = ("PARTNEROPS_DB_HOST", "PARTNEROPS_DB_PORT", "PARTNEROPS_DB_USER", "PARTNEROPS_DB_PASSWORD",
-                 "PARTNEROPS_DB_NAME")
 
 
-def cosmos_config(settings: Settings | None = None, rendering: str | None = None) -> dict[str, Any]:
+@functools.cache
+def _mapping_class() -> type:
+    import airflow  # noqa: F401  - cosmos cannot be imported before airflow (circular import)
+    from cosmos.profiles import PostgresUserPasswordProfileMapping
+
+    class PartneropsProfileMapping(PostgresUserPasswordProfileMapping):
+        """Cosmos' Postgres mapping, also for a connection without a password (trust, peer,
+        `.pgpass`, client certificates) or with a socket folder as its `host` extra (the
+        embedded server), and with libpq's TLS settings from the connection's extra."""
+
+        required_fields = ["host", "user", "dbname"]
+        airflow_param_mapping = {
+            **PostgresUserPasswordProfileMapping.airflow_param_mapping,
+            "host": ["host", "extra.host"],
+            "sslcert": "extra.sslcert",
+            "sslkey": "extra.sslkey",
+            "sslrootcert": "extra.sslrootcert",
+        }
+
+        @property
+        def env_vars(self) -> dict[str, str]:
+            if self.get_dbt_value("password") is None:
+                return {self.get_env_var_name("password"): ""}
+            return super().env_vars
+
+    return PartneropsProfileMapping
+
+
+def profile_mapping(conn_id: str = AIRFLOW_CONN_ID) -> Any:
+    """dbt's profile for Cosmos from the Airflow connection `conn_id` (default `partnerops_db`).
+
+    The same connection the other tasks use (`partnerops.db.database_url`); Cosmos reads it
+    when the dbt task runs and passes the password in an environment variable. The schema
+    and threads are those of `dbt_project/profiles.yml` (`PARTNEROPS_DB_SCHEMA`,
+    `PARTNEROPS_DBT_THREADS`), which the command line's dbt uses.
+    """
+    return _mapping_class()(conn_id=conn_id, profile_args={
+        "schema": os.environ.get("PARTNEROPS_DB_SCHEMA") or "analytics",
+        "threads": int(os.environ.get("PARTNEROPS_DBT_THREADS") or 4),
+        "connect_timeout": 10,
+    })
+
+
+def cosmos_config(settings: Settings | None = None, rendering: str | None = None,
+                  conn_id: str = AIRFLOW_CONN_ID) -> dict[str, Any]:
     """Keyword arguments for Cosmos' `DbtTaskGroup`: the project rendered from the manifest.
 
-    Runtime values are Jinja templates resolved when a task runs: the dbt var `as_of`
-    (`partnerops_as_of` macro) and the profile's connection variables (`partnerops_dbt_env`),
-    so that parsing never reads the database URL's secrets or touches the database.
+    The dbt var `as_of` is a Jinja template (`partnerops_as_of` macro) and the profile comes
+    from the Airflow connection `conn_id` (`profile_mapping`), both resolved when a task runs,
+    so that parsing never reads a secret or touches the database.
     """
     import airflow  # noqa: F401  - cosmos cannot be imported before airflow (circular import)
     from cosmos import (
@@ -101,7 +159,7 @@ def cosmos_config(settings: Settings | None = None, rendering: str | None = None
         TestBehavior,
     )
 
-    from partnerops.dbt import dbt_vars
+    from partnerops.dbt import PG_OPTIONS, dbt_vars
 
     settings = settings or get_settings()
     rendering = rendering or os.environ.get(RENDERING_ENV) or "watcher"
@@ -111,7 +169,8 @@ def cosmos_config(settings: Settings | None = None, rendering: str | None = None
         "install_deps": False,
         "emit_datasets": False,
         "vars": dbt_vars(extra={"as_of": "{{ partnerops_as_of(dag_run) }}"}),
-        "env": {key: "{{ partnerops_dbt_env()['" + key + "'] }}" for key in _PROFILE_KEYS},
+        # libpq's session options for dbt's connections (no JIT), as the command line's dbt has them
+        "env": {"PGOPTIONS": PG_OPTIONS},
     }
     watcher = rendering.startswith("watcher")
     setup_operator_args: dict[str, Any] = {}
@@ -132,7 +191,7 @@ def cosmos_config(settings: Settings | None = None, rendering: str | None = None
         "profile_config": ProfileConfig(
             profile_name="partnerops",
             target_name="default",
-            profiles_yml_filepath=settings.dbt_project_dir / "profiles.yml",
+            profile_mapping=profile_mapping(conn_id),
         ),
         "execution_config": ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER if watcher else ExecutionMode.LOCAL,
@@ -150,25 +209,6 @@ def cosmos_config(settings: Settings | None = None, rendering: str | None = None
         ),
         "operator_args": operator_args,
     }
-
-
-# -- run-time values --------------------------------------------------------------------------
-
-def project_database_url() -> str:
-    """The project database URL inside a task: `PARTNEROPS_DATABASE_URL`, else the Airflow connection."""
-    url = os.environ.get("PARTNEROPS_DATABASE_URL")
-    if url:
-        return url
-    from airflow.sdk import BaseHook
-
-    return BaseHook.get_connection(AIRFLOW_CONN_ID).get_uri().replace("postgres://", "postgresql://", 1)
-
-
-def dbt_profile_env() -> dict[str, str]:
-    """`PARTNEROPS_DB_*` for `profiles.yml`, for the running task (a Jinja macro in the DAG)."""
-    from partnerops.dbt import dbt_env
-
-    return dbt_env(project_database_url())
 
 
 # -- tasks ----------------------------------------------------------------------------------------
@@ -207,6 +247,10 @@ def generate_docs(url: str, settings: Settings | None = None, as_of: str | None 
     index = out / "index.html"
     if not index.exists():
         raise RuntimeError(f"dbt docs generate wrote no {index}")
+    from partnerops import state
+
+    for name in ("index.html", "manifest.json", "catalog.json"):  # what the UI's dbt docs page reads
+        state.push(f"{state.DBT_DOCS}/{name}", settings)
     return index
 
 

@@ -76,7 +76,48 @@ def test_db_upgrade_reaches_head_and_is_idempotent(empty_db_url: str, tmp_path) 
     assert schema_shape(empty_db_url) == shape
     assert row_counts(empty_db_url, tables) == rows
     assert execute(empty_db_url, "select triggered_by from raw.intake_runs") == [("migration test",)]
-    assert execute(empty_db_url, "select count(*) from alembic_version") == [(1,)]
+    # the version table lives out of `public` (where Airflow keeps its own when sharing a database)
+    assert execute(empty_db_url, "select count(*) from partnerops_meta.alembic_version") == [(1,)]
+    assert execute(empty_db_url, "select to_regclass('public.alembic_version')") == [(None,)]
+
+
+def test_an_old_version_table_in_public_is_moved_and_airflows_is_left_alone(empty_db_url: str, tmp_path) -> None:
+    upgrade(empty_db_url, "0006")
+    # a database migrated before the table moved: the revision sits in public.alembic_version
+    execute(empty_db_url, "drop schema partnerops_meta cascade; "
+                          "create table public.alembic_version (version_num varchar(32) primary key); "
+                          "insert into public.alembic_version values ('0006')")
+    assert current_revision(empty_db_url) is None
+    result = db_upgrade(empty_db_url, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert current_revision(empty_db_url) == head_revision()
+    assert execute(empty_db_url, "select to_regclass('public.alembic_version')") == [(None,)]
+    # Airflow's own version table (a revision that is not the project's) stays where it is
+    execute(empty_db_url, "create table public.alembic_version (version_num varchar(32) primary key); "
+                          "insert into public.alembic_version values ('5f2621c13b39')")
+    assert db_upgrade(empty_db_url, tmp_path).returncode == 0
+    assert execute(empty_db_url, "select version_num from public.alembic_version") == [("5f2621c13b39",)]
+
+
+def test_intake_does_not_migrate_it_says_to_run_db_upgrade(empty_db_url: str, tmp_path) -> None:
+    from partnerops.errors import UserError
+    from partnerops.migrations import require_current
+
+    with pytest.raises(UserError, match=r"has no partnerops schema.*Run `partnerops db upgrade`"):
+        require_current(empty_db_url)
+    upgrade(empty_db_url, "0006")
+    with pytest.raises(UserError, match=r"is at schema revision 0006; .* needs revision 0007"):
+        require_current(empty_db_url)
+    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW_CONN_PARTNEROPS_DB"}
+    env.update(PARTNEROPS_DATABASE_URL=empty_db_url, PARTNEROPS_DATA_DIR=str(tmp_path / "var"))
+    (tmp_path / "in").mkdir()
+    result = subprocess.run([sys.executable, "-m", "partnerops.cli", "intake", str(tmp_path / "in")],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "run `partnerops db upgrade`" in result.stderr.lower()
+    assert current_revision(empty_db_url) == "0006", "intake migrated the database"
+    upgrade(empty_db_url)
+    require_current(empty_db_url)
 
 
 def test_the_head_is_the_last_revision_file() -> None:

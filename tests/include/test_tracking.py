@@ -22,8 +22,9 @@ def test_cosmos_config_renders_watcher_mode_from_the_manifest(tmp_path: Path, mo
     assert str(config["project_config"].manifest_path).endswith(str(tmp_path / "dbt" / "manifest.json"))
     args = config["operator_args"]
     assert args["vars"] == {"as_of": "{{ partnerops_as_of(dag_run) }}", "feed_timezone": FEED_TIMEZONE}
-    # Connection details are templates resolved when a task runs: nothing secret is serialized.
-    assert all(v.startswith("{{ partnerops_dbt_env()") for v in args["env"].values())
+    # The profile comes from the Airflow connection when a task runs: nothing secret is serialized.
+    assert args["env"] == {"PGOPTIONS": "-c jit=off"}
+    assert config["profile_config"].profile_mapping.conn_id == "partnerops_db"
     # exposures are documentation: no task, and no "Unavailable conversion function" warning per parse
     assert config["render_config"].exclude == ["resource_type:exposure"]
 
@@ -34,13 +35,32 @@ def test_an_unknown_rendering_is_a_clear_error(monkeypatch: pytest.MonkeyPatch):
         tracking.cosmos_config()
 
 
-def test_dbt_profile_env_comes_from_the_project_database_url(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("PARTNEROPS_DATABASE_URL", "postgresql://ops:s3cret@db.example:6543/tracking")
-    env = tracking.dbt_profile_env()
-    assert env["PARTNEROPS_DB_HOST"] == "db.example"
-    assert env["PARTNEROPS_DB_PORT"] == "6543"
-    assert env["PARTNEROPS_DB_NAME"] == "tracking"
-    assert env["PARTNEROPS_DB_PASSWORD"] == "s3cret"
+def _profile(mapping) -> dict:
+    import yaml
+
+    contents = yaml.safe_load(mapping.get_profile_file_contents("partnerops", "default"))
+    return contents["partnerops"]["outputs"]["default"]
+
+
+def test_the_dbt_profile_comes_from_the_airflow_connection(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("PARTNEROPS_DB_SCHEMA", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_PARTNEROPS_DB", "postgresql://ops:s3cret@db.example:6543/tracking?sslmode=require")
+    mapping = tracking.profile_mapping()
+    profile = _profile(mapping)
+    assert (profile["host"], profile["port"], profile["user"], profile["dbname"]) == ("db.example", 6543, "ops",
+                                                                                        "tracking")
+    assert profile["schema"] == "analytics" and profile["sslmode"] == "require"
+    # the password reaches dbt in an environment variable, never in the profile file
+    assert "s3cret" not in mapping.get_profile_file_contents("partnerops", "default")
+    assert list(mapping.env_vars.values()) == ["s3cret"]
+
+
+def test_a_connection_with_a_socket_folder_and_no_password_makes_a_profile(monkeypatch: pytest.MonkeyPatch):
+    """The embedded server of `partnerops serve` (trust auth, a socket folder): Cosmos' own mapping refuses it."""
+    monkeypatch.setenv("AIRFLOW_CONN_PARTNEROPS_LOADER", "postgresql://postgres@/partnerops?host=%2Ftmp%2Fpg")
+    mapping = tracking.profile_mapping("partnerops_loader")
+    assert _profile(mapping)["host"] == "/tmp/pg"
+    assert list(mapping.env_vars.values()) == [""]
 
 
 def test_build_manifest_writes_the_manifest_without_a_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -46,14 +46,3 @@ def test_gmv_and_quota_charts():
     series = [{"as_of_date": date(2026, 5, d), "progress_value": d, "progress_target": 2 * d} for d in (1, 5, 9)]
     assert charts.quota_chart(series).count("<polyline") == 2
     assert "one date so far" in charts.quota_chart(series[:1])
-
-
-def test_the_database_url_keeps_the_connections_libpq_parameters(monkeypatch):
-    """A socket folder or TLS setting kept in the connection's extra reaches the URL; Airflow's own extras do not."""
-    from partnerops.ui.app import airflow_database_url
-
-    monkeypatch.setenv("AIRFLOW_CONN_PARTNEROPS_DB",
-                       "postgresql://ops:pw@/partnerops?host=%2Ftmp%2Fpg&sslmode=require&cursor=dictcursor")
-    url = airflow_database_url()
-    assert url.startswith("postgresql://ops:pw@/partnerops?")
-    assert "host=%2Ftmp%2Fpg" in url and "sslmode=require" in url and "cursor" not in url

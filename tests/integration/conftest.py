@@ -100,11 +100,15 @@ def tracking_project(admin_url: str, install_manifest, tmp_path_factory: pytest.
 @pytest.fixture(scope="session")
 def airflow_runtime(tracking_project: TrackingProject, admin_url: str, airflow_meta_template: str
                     ) -> Iterator[AirflowRuntime]:
-    """Airflow with a real scheduler on the tracking project; DAGs start paused (unpause what you run)."""
+    """Airflow with a real scheduler on the tracking project; DAGs start paused (unpause what you run).
+
+    As in a deployment, the project database is the connection `partnerops_db` in Airflow's
+    metadata database, and nowhere in the components' environment.
+    """
     logging.getLogger("httpx").setLevel(logging.WARNING)
     with running_airflow(tracking_project.url, meta_server_url=admin_url, meta_template=airflow_meta_template,
                          settings=tracking_project.settings, unpause_new_dags=False,
-                         extra_env=QUICK_TIMERS, stop_timeout=5) as runtime:
+                         extra_env=QUICK_TIMERS, stop_timeout=5, connection_in_metadata=True) as runtime:
         yield runtime
 
 

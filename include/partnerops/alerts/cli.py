@@ -13,11 +13,11 @@ from partnerops.errors import UserError
 
 def alerts_command(args: argparse.Namespace) -> int:
     from partnerops.db import database_url
-    from partnerops.migrations import upgrade
+    from partnerops.migrations import require_current
 
     as_of = _parse_date(args.as_of) if args.as_of else None
     url = database_url()
-    upgrade(url)
+    require_current(url)
     report = run_alerts(url, as_of, dry_run=args.dry_run)
     print_report(report)
     return 0

@@ -267,19 +267,21 @@ def _send(item: ledger.LedgerItem, target: Target, cfg: AlertSettings) -> str | 
 
 # -- the DAG's work -----------------------------------------------------------------------------
 
-def alerts_for_dag_run(triggering_asset_events: Any, dag_run: Any) -> list[dict[str, Any]]:
+def alerts_for_dag_run(triggering_asset_events: Any, dag_run: Any, *,
+                       conn_id: str | None = None) -> list[dict[str, Any]]:
     """The `sla_alerts` task: one alert run per as-of date of the triggering events.
 
     With no channel configured the run is a dry run (logged, nothing recorded), so a fresh
-    installation shows what it would send instead of failing every day.
+    installation shows what it would send instead of failing every day. The database is the
+    Airflow connection `conn_id` (default `partnerops_db`; `partnerops.db.database_url`).
     """
-    from partnerops.tracking import project_database_url
+    from partnerops.db import database_url
 
     cfg = get_settings().alerts
     dry_run = not (cfg.smtp_url or cfg.webhook_url)
     if dry_run:
         log.warning("no alert channel configured (PARTNEROPS_SMTP_URL, PARTNEROPS_ALERTS_WEBHOOK_URL): dry run")
-    url = project_database_url()
+    url = database_url(conn_id=conn_id)
     reports = []
     for as_of in as_of_date.dates_for_run(dag_run, triggering_asset_events):
         report = run_alerts(url, as_of, dry_run=dry_run)

@@ -105,10 +105,10 @@ def print_totals(report: LoadReport) -> None:
 def load_command(args: argparse.Namespace) -> int:
     from partnerops.db import database_url
     from partnerops.evidence.load import load_files
-    from partnerops.migrations import upgrade
+    from partnerops.migrations import require_current
 
     url = database_url()
-    upgrade(url)
+    require_current(url)
     report = load_files(args.paths, database_url=url, triggered_by="cli", progress=print_file)
     for line in report.skipped:
         print(f"skipped   {line}")

@@ -307,14 +307,18 @@ def load_inbox(feed: str, *, database_url: str, inbox: Path, up_to: date | None 
 
 
 def load_delivered(feed: str, *, triggered_by: str = "airflow", settings: Settings | None = None,
-                   today: date | None = None) -> dict[str, Any]:
-    """What an evidence DAG runs: load the files of `feed` delivered by today (in the feed time zone)."""
-    from partnerops import as_of
+                   today: date | None = None, conn_id: str | None = None) -> dict[str, Any]:
+    """What an evidence DAG runs: load the files of `feed` delivered by today (in the feed time zone).
+
+    The database is the Airflow connection `conn_id` in a task (default `partnerops_db`).
+    """
+    from partnerops import as_of, state
     from partnerops.db import database_url
 
     settings = settings or get_settings()
     today = today or as_of.today()
-    return load_inbox(feed, database_url=database_url(settings), inbox=settings.evidence_inbox / feed,
+    state.pull(f"{state.EVIDENCE_INBOX}/{feed}", settings)  # files delivered to an object-storage base
+    return load_inbox(feed, database_url=database_url(settings, conn_id=conn_id), inbox=settings.evidence_inbox / feed,
                       up_to=today, triggered_by=triggered_by)
 
 

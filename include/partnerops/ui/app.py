@@ -34,11 +34,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from partnerops.dbt import PG_OPTIONS
-from partnerops.settings import AIRFLOW_CONN_ID, DBT_DOCS_SLUG, FEED_TIMEZONE, get_settings
+from partnerops.errors import UserError
+from partnerops.settings import AIRFLOW_CONN_ID, DBT_DOCS_SLUG, FEED_TIMEZONE
 from partnerops.ui import charts, queries
 from partnerops.ui.words import PILLARS, SIDES, STATUS_LABELS, plain_reason
 
-__all__ = ["DBT_DOCS_SLUG", "create_app", "airflow_database_url"]
+__all__ = ["DBT_DOCS_SLUG", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -55,31 +56,6 @@ PORTFOLIO_COLUMNS: tuple[tuple[str, str], ...] = (
     ("breached", "breached_count"), ("gmv_to_date", "actual_gmv"), ("gmv_plan_to_date", "planned_to_date_gmv"),
     ("gmv_target", "gmv_target_amount"), ("gmv_pace", "pace_index"),
 )
-
-
-#: Connection extras that are libpq parameters, passed on in the URL (others are Airflow's own).
-LIBPQ_EXTRA_KEYS = frozenset({"host", "sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword", "connect_timeout",
-                              "options", "application_name", "target_session_attrs", "gssencmode", "keepalives"})
-
-
-def airflow_database_url() -> str:
-    """The project database, from the Airflow connection `partnerops_db` (else the project's settings)."""
-    try:
-        from airflow.models.connection import Connection
-
-        conn = Connection.get_connection_from_secrets(AIRFLOW_CONN_ID)
-        from sqlalchemy.engine import URL
-
-        # libpq's own parameters kept in the connection's extra (a socket folder as `host`, TLS)
-        query = {k: str(v) for k, v in conn.extra_dejson.items() if k in LIBPQ_EXTRA_KEYS}
-        return URL.create("postgresql", username=conn.login or None, password=conn.password or None,
-                          host=conn.host or None, port=conn.port or None,
-                          database=conn.schema or None, query=query).render_as_string(hide_password=False)
-    except Exception as exc:  # noqa: BLE001 - no Airflow or no such connection: the settings say
-        url = get_settings().database_url
-        if not url:
-            raise RuntimeError(f"no Airflow connection {AIRFLOW_CONN_ID!r} and no PARTNEROPS_DATABASE_URL") from exc
-        return url
 
 
 def _templates() -> jinja2.Environment:
@@ -147,14 +123,21 @@ def create_app(*, database_url: Callable[[], str] | str | None = None, airflow_b
 
     def url() -> str:
         if "url" not in resolved:
-            resolved["url"] = (database_url() if callable(database_url) else database_url) or airflow_database_url()
+            from partnerops.db import database_url as resolve
+
+            resolved["url"] = ((database_url() if callable(database_url) else database_url)
+                               or resolve(conn_id=AIRFLOW_CONN_ID))
         return resolved["url"]
 
     @contextmanager
     def cursor() -> Iterator[Any]:
         try:
+            target = url()
+        except UserError as exc:  # no connection `partnerops_db`: say how to define it
+            raise HTTPException(503, str(exc)) from None
+        try:
             # JIT compilation costs seconds on these short queries and saves nothing (as for dbt)
-            conn = psycopg2.connect(url(), application_name="partnerops-ui", connect_timeout=10, options=PG_OPTIONS)
+            conn = psycopg2.connect(target, application_name="partnerops-ui", connect_timeout=10, options=PG_OPTIONS)
         except psycopg2.Error as exc:
             log.warning("Partnerships view: cannot connect to the project database: %s", exc)
             raise HTTPException(503, f"cannot reach the project database (connection {AIRFLOW_CONN_ID!r}): "
