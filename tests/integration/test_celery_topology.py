@@ -6,7 +6,8 @@ its own (its cwd and AIRFLOW_HOME), sharing only the databases (the project data
 Airflow's metadata database, which is also Celery's result backend), a Redis database as the
 broker (`claim_redis_db`) and the project's data folder (registry snapshot, dbt manifest and
 docs, inboxes, quarantine). Airflow's settings are `settings.AIRFLOW_CONFIG`, the compose
-file's.
+file's; tasks reach the project database only through the connection `partnerops_db` in the
+metadata database.
 
 The main job runs end to end through the scheduler, with alerts to a real SMTP server:
 agreements intake (the agreements inbox), the six evidence DAGs (feed files simulated into
@@ -129,7 +130,7 @@ def _runs(af: AirflowRuntime, dag_id: str) -> list[dict]:
     return af.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
 
 
-def _first_run_done(af: AirflowRuntime, dag_id: str, timeout: float = 180) -> dict:
+def _first_run_done(af: AirflowRuntime, dag_id: str, timeout: float = 400) -> dict:
     """Unpause `dag_id` (the scheduler starts its latest interval at once) and wait for that run's end."""
     af.wait_for_dag(dag_id)
     af.unpause(dag_id)
@@ -158,7 +159,7 @@ def _kill_the_worker_running(af: AirflowRuntime, dag_id: str, task_id: str) -> t
                 return ti
         return None
 
-    ti = wait_until(running, timeout=30, what=f"{task_id} running with a pid", poll=0.5)
+    ti = wait_until(running, timeout=60, what=f"{task_id} running with a pid", poll=0.5)
     worker = af.component_of(ti["pid"])
     assert worker in celery_workers(2), f"{task_id} (pid {ti['pid']}) runs in {worker}, not in a Celery worker"
     af.kill(worker)
@@ -184,7 +185,7 @@ def test_the_main_job_runs_on_two_celery_workers_and_a_killed_worker_changes_no_
             url, meta_server_url=admin_url, meta_template=airflow_meta_template, settings=settings,
             components=(*COMPONENTS, *celery_workers(2)), unpause_new_dags=False, parallelism=8, worker_concurrency=4,
             extra_env=extra, stop_timeout=5, executor="CeleryExecutor", broker_url=broker,
-            component_homes=homes) as af:
+            component_homes=homes, connection_in_metadata=True) as af:
         assert af.env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         # 1. intake: the agreements inbox into raw, and the registry snapshot for the agreement DAGs
         _first_run_done(af, "agreements_intake")
@@ -210,16 +211,16 @@ def test_the_main_job_runs_on_two_celery_workers_and_a_killed_worker_changes_no_
         af.wait_for_dag("commitment_tracking")
         af.unpause("commitment_tracking")
         tracking_id = af.trigger("commitment_tracking", conf={"as_of": today.isoformat()})
-        tracking = af.wait_for_run("commitment_tracking", tracking_id, timeout=300)
+        tracking = af.wait_for_run("commitment_tracking", tracking_id, timeout=900)
         assert tracking.state == "success", tracking.failed_tasks
 
         # 4. mid-send, the worker running send_alerts dies with everything it started
-        assert sink.holding.wait(120), f"sla_alerts sent {sink.mail_commands} message(s), needs {HELD_MESSAGE}"
+        assert sink.holding.wait(300), f"sla_alerts sent {sink.mail_commands} message(s), needs {HELD_MESSAGE}"
         killed, killed_try = _kill_the_worker_running(af, "sla_alerts", "send_alerts")
         delivered_before_kill = len(sink.messages)
         sink.release.set()
         [alerts_run] = wait_until(lambda: _runs(af, "sla_alerts"), timeout=30, what="the sla_alerts run")
-        alerts = af.wait_for_run("sla_alerts", alerts_run["dag_run_id"], timeout=180)
+        alerts = af.wait_for_run("sla_alerts", alerts_run["dag_run_id"], timeout=400)
         assert alerts.state == "success", alerts.failed_tasks
         retried = af.api("GET", f"/dags/sla_alerts/dagRuns/{alerts.run_id}/taskInstances/send_alerts")
         assert retried["try_number"] > killed_try
@@ -227,7 +228,7 @@ def test_the_main_job_runs_on_two_celery_workers_and_a_killed_worker_changes_no_
         agreement_runs = {}
         for entry, dag_id in zip(entries, dag_ids, strict=True):
             [run] = wait_until(lambda d=dag_id: _runs(af, d), timeout=60, what=f"the run of {dag_id}")
-            result = af.wait_for_run(dag_id, run["dag_run_id"], timeout=180)
+            result = af.wait_for_run(dag_id, run["dag_run_id"], timeout=400)
             agreement_runs[dag_id] = (result, commitment_task_states(af, dag_id, result.run_id, entry))
         survivor = next(w for w in celery_workers(2) if w != killed)
         survivor_logs = list((homes / survivor / "logs").rglob("*.log"))
