@@ -13,7 +13,7 @@ hits both alike.
 Reported: the run's wall time from trigger to end (what ops wait for), the dbt part (first dbt
 task's start to the last one's end), and the mean delay from a task's `queued` to its start.
 
-Usage: python bench/bench_celery_tracking.py [--brands 10] [--repeat 2] [--slots 8]
+Usage: python bench/bench_celery_tracking.py [--brands 10] [--repeat 2] [--slots 8] [--rendering watcher]
 Prints a Markdown table (the one in docs/benchmarks.md).
 """
 
@@ -38,6 +38,7 @@ from partnerops.agreements.sample import write_sample_corpus
 from partnerops.airflow_runtime import (
     COMPONENTS,
     QUICK_TIMERS,
+    AirflowRuntimeError,
     celery_workers,
     claim_redis_db,
     interrupt_on_signals,
@@ -47,7 +48,7 @@ from partnerops.db import create_database, drop_database, throwaway_server, with
 from partnerops.intake import run_intake
 from partnerops.migrations import upgrade
 from partnerops.settings import FEED_TIMEZONE, get_settings
-from partnerops.tracking import DAG_ID, build_manifest
+from partnerops.tracking import DAG_ID, RENDERING_ENV, RENDERINGS, build_manifest
 
 AS_OF = "2026-03-31"
 EXECUTORS = ("LocalExecutor", "CeleryExecutor")
@@ -61,9 +62,12 @@ def _queue_delay(af, run_id: str) -> float:
     return statistics.mean(delays or [0.0])
 
 
-def _measure(executor: str, url: str, admin_url: str, settings, tmp: Path, slots: int, timeout: float
-             ) -> tuple[float, float, float]:
-    """One tracking run under `executor` on a fresh Airflow: (whole run, dbt part, queued->start) seconds."""
+def _measure(executor: str, url: str, admin_url: str, settings, tmp: Path, slots: int, timeout: float,
+             rendering: str) -> tuple[float, float, float] | None:
+    """One tracking run under `executor` on a fresh Airflow: (whole run, dbt part, queued->start) seconds.
+
+    None when it did not finish within `timeout`.
+    """
     with ExitStack() as stack:
         kwargs: dict = {"parallelism": slots, "components": COMPONENTS}
         if executor == "CeleryExecutor":
@@ -72,14 +76,19 @@ def _measure(executor: str, url: str, admin_url: str, settings, tmp: Path, slots
             kwargs = {"parallelism": slots, "worker_concurrency": slots // WORKERS, "broker_url": broker,
                       "components": (*COMPONENTS, *celery_workers(WORKERS)), "component_homes": home}
         af = stack.enter_context(running_airflow(url, meta_server_url=admin_url, settings=settings,
-                                                 unpause_new_dags=False, extra_env=QUICK_TIMERS,
+                                                 unpause_new_dags=False,
+                                                 extra_env={**QUICK_TIMERS, RENDERING_ENV: rendering},
                                                  executor=executor, stop_timeout=10, **kwargs))
         af.wait_for_dag(DAG_ID)
         af.unpause(DAG_ID)
         logical = datetime.fromisoformat(AS_OF).replace(tzinfo=ZoneInfo(FEED_TIMEZONE))
         started = time.monotonic()
         run_id = af.trigger(DAG_ID, logical_date=logical, conf={"as_of": AS_OF})
-        result = af.wait_for_run(DAG_ID, run_id, timeout=timeout, poll=0.25)
+        try:
+            result = af.wait_for_run(DAG_ID, run_id, timeout=timeout, poll=0.25)
+        except AirflowRuntimeError as exc:
+            print(f"{executor}: {str(exc)[:300]}", file=sys.stderr)
+            return None
         whole = time.monotonic() - started
         if result.state != "success":
             raise SystemExit(f"{executor}: the run failed: {result.failed_tasks}")
@@ -93,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slots", type=int, default=8, help="task slots: LocalExecutor parallelism, "
                                                              "split evenly between the Celery workers")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for one DAG run")
+    parser.add_argument("--rendering", default="watcher", choices=RENDERINGS, help="the DAG's Cosmos rendering")
     args = parser.parse_args(argv)
     interrupt_on_signals()  # stop Airflow, free the Redis database and drop the databases on Ctrl-C or kill
 
@@ -113,21 +123,29 @@ def main(argv: list[str] | None = None) -> int:
             build_manifest(settings, url)
             for i in range(args.repeat):
                 for executor in EXECUTORS if i % 2 == 0 else reversed(EXECUTORS):
-                    figures[executor].append(_measure(executor, url, admin_url, settings, tmp, args.slots,
-                                                      args.timeout))
-                    print(f"{executor}: {figures[executor][-1]}", file=sys.stderr)
+                    measured = _measure(executor, url, admin_url, settings, tmp, args.slots, args.timeout,
+                                        args.rendering)
+                    print(f"{executor}: {measured}", file=sys.stderr)
+                    if measured:
+                        figures[executor].append(measured)
         finally:
             drop_database(admin_url, name)
 
-    medians = {e: [statistics.median(f[i] for f in runs) for i in range(3)] for e, runs in figures.items()}
+    medians = {e: [statistics.median(f[i] for f in runs) for i in range(3)] if runs else None
+               for e, runs in figures.items()}
     local = medians["LocalExecutor"]
-    print(f"\n{args.brands} brands ({len(corpus)} agreements), as of {AS_OF}, {os.cpu_count()} CPUs, "
-          f"{args.slots} task slots, median of {args.repeat} run(s) each.\n")
+    print(f"\n{args.brands} brands ({len(corpus)} agreements), as of {AS_OF}, rendering `{args.rendering}`, "
+          f"{os.cpu_count()} CPUs, {args.slots} task slots, median of {args.repeat} run(s) each.\n")
     print("| executor | whole run | ratio to LocalExecutor | dbt part | queued -> start (mean) |")
     print("|---|---:|---:|---:|---:|")
-    for executor, (whole, span, delay) in medians.items():
+    for executor, figures_of in medians.items():
         label = executor if executor == "LocalExecutor" else f"CeleryExecutor, {WORKERS} workers"
-        print(f"| {label} | {whole:.1f} s | {whole / local[0]:.2f}x | {span:.1f} s | {delay:.2f} s |")
+        if figures_of is None:
+            print(f"| {label} | did not finish in {args.timeout:.0f} s | | | |")
+            continue
+        whole, span, delay = figures_of
+        ratio = f"{whole / local[0]:.2f}x" if local else "-"
+        print(f"| {label} | {whole:.1f} s | {ratio} | {span:.1f} s | {delay:.2f} s |")
     return 0
 
 
