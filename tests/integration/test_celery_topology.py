@@ -211,7 +211,7 @@ def test_the_main_job_runs_on_two_celery_workers_and_a_killed_worker_changes_no_
         af.wait_for_dag("commitment_tracking")
         af.unpause("commitment_tracking")
         tracking_id = af.trigger("commitment_tracking", conf={"as_of": today.isoformat()})
-        tracking = af.wait_for_run("commitment_tracking", tracking_id, timeout=900)
+        tracking = af.wait_for_run("commitment_tracking", tracking_id, timeout=1800)
         assert tracking.state == "success", tracking.failed_tasks
 
         # 4. mid-send, the worker running send_alerts dies with everything it started
