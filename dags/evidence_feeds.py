@@ -42,7 +42,7 @@ from airflow.sdk import dag, task
 
 from partnerops import oncall
 from partnerops.assets import EVIDENCE
-from partnerops.settings import DAG_START_DATE
+from partnerops.settings import DAG_START_DATE, get_settings
 
 #: DAG id -> (pillar tag, feeds it loads)
 EVIDENCE_DAGS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -90,7 +90,8 @@ def _evidence_dag(dag_id: str, pillar: str, feeds: tuple[str, ...]) -> None:
         start_date=DAG_START_DATE,
         catchup=False,
         max_active_runs=1,  # files of a feed load in delivery order, one run at a time
-        default_args={"owner": "partnerops", "retries": 2, "retry_delay": timedelta(minutes=5),
+        default_args={"owner": "partnerops", "retries": 2,
+                      "retry_delay": get_settings().timers.retry_delay(timedelta(minutes=5)),
                       "on_failure_callback": oncall.failure_callbacks()},
         tags=["partnerops", "evidence", pillar],
         doc_md=__doc__,

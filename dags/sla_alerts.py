@@ -28,7 +28,7 @@ from airflow.sdk import dag, task
 
 from partnerops import oncall
 from partnerops.assets import TRACKING
-from partnerops.settings import DAG_START_DATE
+from partnerops.settings import DAG_START_DATE, get_settings
 
 
 @dag(
@@ -36,7 +36,7 @@ from partnerops.settings import DAG_START_DATE
     start_date=DAG_START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5),
+    default_args={"retries": 2, "retry_delay": get_settings().timers.retry_delay(timedelta(minutes=5)),
                   "on_failure_callback": oncall.failure_callbacks()},
     tags=["partnerops", "alerts", "sla"],
     doc_md=__doc__,

@@ -22,6 +22,18 @@ Components: `scheduler`, `dag-processor`, `triggerer` (deferrable sensors and de
 callbacks run there) and `api-server`. Each writes its output to `<AIRFLOW_HOME>/logs/<name>.out`.
 Runs are triggered and followed through the REST API (`/api/v2`).
 
+The deployed topology (docker-compose.yml) runs the same way with `executor="CeleryExecutor"`:
+components `worker-1`, `worker-2`, ... are `airflow celery worker`s (`celery_workers(n)`), the
+broker is a Redis database the caller owns (`claim_redis_db`), the Celery result backend is the
+metadata database (Airflow's default), and with `component_homes` each component runs in its
+own folder (its cwd and AIRFLOW_HOME: its own airflow.cfg, task logs and output), sharing only
+the databases and the project's data folder. `CELERY_QUICK_TIMERS` lets the scheduler notice a
+dead worker's task in seconds.
+
+Every component is started in its own session and told to die with the process that started it
+(`PR_SET_PDEATHSIG`), so a harness killed outright leaves no Airflow behind; `stop()` ends every
+process of each component's session, including task processes that left its process group.
+
     with running_airflow(project_url) as af:
         run_id = af.trigger("commitment_tracking", logical_date=..., conf={...})
         run = af.wait_for_run("commitment_tracking", run_id)
@@ -81,6 +93,29 @@ QUICK_TIMERS: dict[str, str] = {
     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3600",
 }
 
+#: With the CeleryExecutor, in tests: a task whose worker died (no heartbeat) is failed, and
+#: retried, after 15 s instead of 5 minutes; the scheduler looks every 2 s.
+CELERY_QUICK_TIMERS: dict[str, str] = {
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+}
+
+#: Where the test harness finds Redis (the Celery broker); PARTNEROPS_TEST_REDIS_URL overrides it.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
+CELERY_WORKER_PREFIX = "worker-"
+
+
+def celery_workers(count: int) -> tuple[str, ...]:
+    """The names of `count` Celery workers, to pass to `start()` next to `COMPONENTS`."""
+    return tuple(f"{CELERY_WORKER_PREFIX}{i}" for i in range(1, count + 1))
+
+
+def _component_args(name: str) -> list[str]:
+    if name.startswith(CELERY_WORKER_PREFIX):
+        # a node name of its own: two workers on one host would otherwise share one
+        return ["celery", "worker", "--celery-hostname", f"{name}@%h"]
+    return [name]
+
 
 class AirflowRuntimeError(RuntimeError):
     """A component did not start, or a run did not finish in time; the message names the log to read."""
@@ -127,9 +162,16 @@ def runtime_environ(
     unpause_new_dags: bool,
     parallelism: int,
     extra: Mapping[str, str] | None = None,
+    executor: str = "LocalExecutor",
+    broker_url: str | None = None,
+    worker_concurrency: int | None = None,
     connection_in_metadata: bool = False,
 ) -> dict[str, str]:
     """The environment every component and CLI call of one runtime shares.
+
+    `parallelism`: how many tasks run at once in all. With `executor="CeleryExecutor"`,
+    `broker_url` is the Celery broker and each worker runs `worker_concurrency` tasks at a time
+    (default: `parallelism`).
 
     `connection_in_metadata`: the project database is not in the environment at all (no
     `PARTNEROPS_DATABASE_URL`, no `AIRFLOW_CONN_PARTNEROPS_DB`); the runtime keeps it as the
@@ -140,7 +182,7 @@ def runtime_environ(
         **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
         **airflow_environ(settings, project_url),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta_url,
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": executor,
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": str(not unpause_new_dags),
         "AIRFLOW__API__HOST": "127.0.0.1",
@@ -154,8 +196,20 @@ def runtime_environ(
         "AIRFLOW__CORE__FERNET_KEY": _fernet_key(home),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        # A task's calls to the Execution API wait 30 s, not 5: on a busy shared machine the API
+        # server answers slowly, and a task that cannot start is failed by its executor.
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+        # Log servers (task logs of the scheduler's LocalExecutor, the triggerer's) on free
+        # ports, not 8793/8794: runtimes started side by side on one machine would collide.
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "PYTHONUNBUFFERED": "1",
     }
+    if executor == "CeleryExecutor":
+        if not broker_url:
+            raise ValueError("the CeleryExecutor needs a broker_url")
+        env["AIRFLOW__CELERY__BROKER_URL"] = broker_url
+        env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(worker_concurrency or parallelism)
     env.update(extra or {})
     if connection_in_metadata:
         for name in ("PARTNEROPS_DATABASE_URL", f"AIRFLOW_CONN_{AIRFLOW_CONN_ID.upper()}"):
@@ -224,6 +278,10 @@ class AirflowRuntime:
         unpause_new_dags: bool = True,
         parallelism: int = 8,
         extra_env: Mapping[str, str] | None = None,
+        executor: str = "LocalExecutor",
+        broker_url: str | None = None,
+        worker_concurrency: int | None = None,
+        component_homes: Path | None = None,
         connection_in_metadata: bool = False,
     ) -> None:
         self.settings = settings or get_settings()
@@ -234,8 +292,11 @@ class AirflowRuntime:
         self.env = runtime_environ(
             self.settings, project_url, meta_url, api_port=self.api_port,
             unpause_new_dags=unpause_new_dags, parallelism=parallelism, extra=extra_env,
+            executor=executor, broker_url=broker_url, worker_concurrency=worker_concurrency,
             connection_in_metadata=connection_in_metadata,
         )
+        #: with it, component `<name>` runs in `<component_homes>/<name>` (cwd and AIRFLOW_HOME)
+        self.component_homes = component_homes
         self.password = ensure_admin_password(self.settings)
         # per-agreement runs write their summary as the run's note through the REST API, as admin
         self.env.setdefault(f"AIRFLOW_CONN_{AIRFLOW_API_CONN_ID.upper()}",
@@ -263,6 +324,13 @@ class AirflowRuntime:
         log.info("migrating the Airflow metadata database %s", describe(self.meta_url))
         self.airflow("db", "migrate", timeout=600)
 
+    def home(self, name: str) -> Path:
+        """The folder component `name` runs in: its own with `component_homes`, else the shared AIRFLOW_HOME."""
+        return self.component_homes / name if self.component_homes else self.settings.airflow_home
+
+    def _out_path(self, name: str) -> Path:
+        return (self.home(name) if self.component_homes else self.log_dir) / f"{name}.out"
+
     def add_project_connection(self) -> None:
         """Write the project database as the connection `partnerops_db` into the metadata database."""
         self.airflow("connections", "delete", AIRFLOW_CONN_ID, check=False)
@@ -271,25 +339,42 @@ class AirflowRuntime:
     def start(self, components: Sequence[str] = COMPONENTS) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in components:
-            out = open(self.log_dir / f"{name}.out", "ab")  # noqa: SIM115 - closed with the process
-            args = [_airflow_executable(), name]
+            env, cwd = dict(self.env), self.settings.project_root
+            if self.component_homes:
+                cwd = self.home(name)
+                cwd.mkdir(parents=True, exist_ok=True)
+                env["AIRFLOW_HOME"] = str(cwd)
+            if name.startswith(CELERY_WORKER_PREFIX):  # each worker serves its task logs on a port of its own
+                env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
+            out = open(self._out_path(name), "ab")  # noqa: SIM115 - closed with the process
             self.processes[name] = subprocess.Popen(
-                args, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=self.settings.project_root,
-                start_new_session=True,
+                [_airflow_executable(), *_component_args(name)], env=env, stdout=out, stderr=subprocess.STDOUT,
+                cwd=cwd, start_new_session=True, preexec_fn=_die_with_parent,
             )
             out.close()
             log.info("started airflow %s (pid %s)", name, self.processes[name].pid)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL component `name` and every process of its session, as when its host dies."""
+        proc = self.processes.pop(name)
+        _kill_session(proc.pid)
+        proc.wait(timeout=10)
+
+    def component_of(self, pid: int) -> str | None:
+        """The component whose session process `pid` belongs to (a task process: the worker that runs it)."""
+        sid = _session_of(pid)
+        return next((name for name, proc in self.processes.items() if proc.pid == sid), None)
 
     def _check_alive(self) -> None:
         for name, proc in self.processes.items():
             if proc.poll() is not None:
                 raise AirflowRuntimeError(
                     f"airflow {name} exited with code {proc.returncode}; last lines of "
-                    f"{self.log_dir / (name + '.out')}:\n{self.tail(name)}"
+                    f"{self._out_path(name)}:\n{self.tail(name)}"
                 )
 
     def tail(self, name: str, lines: int = 40) -> str:
-        path = self.log_dir / f"{name}.out"
+        path = self._out_path(name)
         if not path.exists():
             return "(no output)"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -326,7 +411,7 @@ class AirflowRuntime:
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait(timeout=10)
         for proc in self.processes.values():  # children that outlived their parent
-            _signal_group(proc, signal.SIGKILL)
+            _kill_session(proc.pid)
         self.processes.clear()
 
     # -- REST API ------------------------------------------------------------------------------
@@ -340,8 +425,19 @@ class AirflowRuntime:
         return {"Authorization": f"Bearer {self._token}"}
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        resp = httpx.request(method, f"{self.base_url}/api/v2{path}", headers=self._headers(), timeout=60,
-                             **kwargs)
+        """One REST call; a GET is tried again (up to 3 times) when the server fails or does not answer."""
+        for attempt in range(3 if method == "GET" else 1):
+            try:
+                resp = httpx.request(method, f"{self.base_url}/api/v2{path}", headers=self._headers(), timeout=60,
+                                     **kwargs)
+            except httpx.TransportError:
+                if method != "GET" or attempt == 2:
+                    raise
+                time.sleep(2)
+                continue
+            if resp.status_code < 500 or method != "GET" or attempt == 2:
+                break
+            time.sleep(2)  # e.g. "Database error" from a metadata database busy with other work
         if resp.status_code >= 400:
             raise AirflowRuntimeError(f"{method} /api/v2{path}: HTTP {resp.status_code} {resp.text[:2000]}")
         return resp.json() if resp.content else None
@@ -424,6 +520,42 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         pass
 
 
+def _session_of(pid: int) -> int | None:
+    """The session id of process `pid` (Linux /proc), None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2:].split()[3])  # fields after the name: state ppid pgrp session
+
+
+def _kill_session(sid: int) -> None:
+    """SIGKILL every process of session `sid` (a component and all it started, whatever their group)."""
+    try:
+        os.killpg(sid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _session_of(int(entry.name)) == sid:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In a child before exec: SIGTERM it when the process that started it dies (even by SIGKILL)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: stop() and the signal handlers still apply
+        pass
+
+
 def migrated_template(server_url: str, database: str, *, settings: Settings | None = None) -> str:
     """Create `database` on `server_url` and migrate it: a template to clone metadata databases from.
 
@@ -450,6 +582,10 @@ def running_airflow(
     extra_env: Mapping[str, str] | None = None,
     ready_timeout: float = 180,
     stop_timeout: float = 30,
+    executor: str = "LocalExecutor",
+    broker_url: str | None = None,
+    worker_concurrency: int | None = None,
+    component_homes: Path | None = None,
     connection_in_metadata: bool = False,
 ) -> Iterator[AirflowRuntime]:
     """Airflow running against `project_url`; stopped (and a throwaway metadata database dropped) on exit.
@@ -467,7 +603,8 @@ def running_airflow(
     create_database(server, name, exist_ok=not throwaway, template=meta_template if throwaway else None)
     runtime = AirflowRuntime(project_url, metadata_url(server, name), settings=settings, api_port=api_port,
                              unpause_new_dags=unpause_new_dags, parallelism=parallelism, extra_env=extra_env,
-                             connection_in_metadata=connection_in_metadata)
+                             executor=executor, broker_url=broker_url, worker_concurrency=worker_concurrency,
+                             component_homes=component_homes, connection_in_metadata=connection_in_metadata)
     try:
         if not (throwaway and meta_template):
             runtime.migrate()
@@ -480,6 +617,40 @@ def running_airflow(
         runtime.stop(stop_timeout)
         if throwaway:
             drop_database(server, name)
+
+
+_REDIS_CLAIM_KEY = "partnerops:harness:claimed_by"
+
+
+@contextmanager
+def claim_redis_db(redis_url: str | None = None, *, ttl: float = 3600) -> Iterator[str]:
+    """A Redis database of its own for one runtime's Celery broker: its URL (`redis://host:port/<n>`).
+
+    Takes the first empty database from 1 up (0 is left to whoever else uses the server),
+    marks it with a key that expires after `ttl` seconds (so a run killed outright frees it),
+    and flushes it on exit: runs side by side on one Redis never see each other's messages.
+    `redis_url` defaults to PARTNEROPS_TEST_REDIS_URL, else 127.0.0.1:6379.
+    """
+    import redis
+
+    base = (redis_url or os.environ.get("PARTNEROPS_TEST_REDIS_URL") or DEFAULT_REDIS_URL).rstrip("/")
+    token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    try:
+        count = int(redis.Redis.from_url(base, socket_timeout=5).config_get("databases")["databases"])
+    except redis.RedisError as exc:
+        raise UserError(f"Redis at {base} does not answer ({exc}); start it or set PARTNEROPS_TEST_REDIS_URL") from exc
+    for number in range(1, count):
+        client = redis.Redis.from_url(f"{base}/{number}", socket_timeout=5)
+        if client.dbsize() == 0 and client.set(_REDIS_CLAIM_KEY, token, nx=True, ex=int(ttl)):
+            try:
+                yield f"{base}/{number}"
+            finally:
+                if client.get(_REDIS_CLAIM_KEY) in (token.encode(), None):
+                    client.flushdb()
+                client.close()
+            return
+        client.close()
+    raise UserError(f"no free database on Redis at {base} (all {count - 1} hold keys)")
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:

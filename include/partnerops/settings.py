@@ -325,6 +325,16 @@ AIRFLOW_CONFIG: dict[str, str] = {
     # Cosmos names its lineage namespace from [openlineage] namespace and warned "section/key
     # [openlineage/namespace] not found" in every process that imports it; name it.
     "AIRFLOW__OPENLINEAGE__NAMESPACE": "partnerops",
+    # CeleryExecutor (docker-compose's workers; other executors ignore these). A task's message
+    # is acknowledged when the task ends, so a worker that dies mid-task loses no message; each
+    # worker process reserves one task at a time, so a dead worker holds no queued task hostage;
+    # Redis hands an unacknowledged message to another worker only after `visibility_timeout`
+    # seconds, which must stay above the longest task (the dbt build). A task whose worker died
+    # stops heartbeating and is retried by the scheduler after `[scheduler]
+    # task_instance_heartbeat_timeout`; every task is safe to re-run (docs/deploy.md).
+    "AIRFLOW__CELERY__TASK_ACKS_LATE": "True",
+    "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+    "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "21600",
     **NO_TELEMETRY_ENV,
 }
 

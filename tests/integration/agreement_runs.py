@@ -1,20 +1,39 @@
-"""Helpers for the per-agreement DAG tests: the marts' view of an agreement, its run's task states."""
+"""Helpers for the integration tests: fresh feeds, the marts' view of an agreement, its run's task states."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import psycopg2
 
 from partnerops import agreement_dags as ad
 from partnerops.airflow_runtime import AirflowRuntime
+from partnerops.settings import FEED_TIMEZONE
 
 T = TypeVar("T")
 
 SETTLED = {"success", "skipped", "failed", "deferred", "upstream_failed"}
 WAIVER_COMMENT = "Brand's warehouse move was agreed in the QBR; waive this instance (agdag test)"
+FEEDS = ("orders", "shipments", "campaign_executions", "channel_listings", "data_deliveries", "attestations")
+
+
+def mark_feeds_fresh(url: str, as_of: date) -> None:
+    """One empty load per evidence feed, delivered the day before `as_of` and covering every day
+    since before the terms began: the feeds are fresh and complete, the evidence absent (so misses
+    are provable)."""
+    arrived = datetime.combine(as_of - timedelta(days=1), datetime.min.time(), ZoneInfo(FEED_TIMEZONE))
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.executemany(
+            """insert into raw.evidence_loads (feed, file_path, content_hash, arrived_at, status, triggered_by,
+                                               finished_at, min_business_date, max_business_date)
+               values (%s, %s, %s, %s, 'loaded', 'test', %s, date '2025-01-01', %s)""",
+            [(feed, f"agdag-test/{feed}", f"agdag-test-{feed}", arrived + timedelta(hours=20),
+              arrived + timedelta(hours=20, minutes=1), as_of - timedelta(days=1)) for feed in FEEDS])
+    conn.close()
 
 
 def instances(url: str, as_of: str) -> list[tuple]:

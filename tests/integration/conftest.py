@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import agreement_runs
 import psycopg2
 import pytest
+from agreement_runs import mark_feeds_fresh
 
 from partnerops import agreement_dags as ad
 from partnerops import tracking
@@ -45,7 +46,6 @@ SAMPLE_BRANDS = 10
 #: The as-of date of the shared tracking run. Fixed: no test depends on today's date.
 AS_OF = date(2026, 11, 30)
 ALERTS_DAG_ID = "sla_alerts"
-FEEDS = ("orders", "shipments", "campaign_executions", "channel_listings", "data_deliveries", "attestations")
 
 
 @dataclass(frozen=True)
@@ -64,21 +64,6 @@ class Tracked:
     run: DagRunResult
     alerts_run: dict
     alerts_reports: list[dict]
-
-
-def mark_feeds_fresh(url: str, as_of: date) -> None:
-    """One empty load per evidence feed, delivered the day before `as_of` and covering every day
-    since before the terms began: the feeds are fresh and complete, the evidence absent (so misses
-    are provable)."""
-    arrived = datetime.combine(as_of - timedelta(days=1), datetime.min.time(), ZoneInfo(FEED_TIMEZONE))
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.executemany(
-            """insert into raw.evidence_loads (feed, file_path, content_hash, arrived_at, status, triggered_by,
-                                               finished_at, min_business_date, max_business_date)
-               values (%s, %s, %s, %s, 'loaded', 'test', %s, date '2025-01-01', %s)""",
-            [(feed, f"agdag-test/{feed}", f"agdag-test-{feed}", arrived + timedelta(hours=20),
-              arrived + timedelta(hours=20, minutes=1), as_of - timedelta(days=1)) for feed in FEEDS])
-    conn.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,266 @@
+"""The deployed topology, run for real: CeleryExecutor with two workers, one of them killed mid-task.
+
+As docker-compose.yml runs it, minus the containers: `api-server`, `scheduler`,
+`dag-processor`, `triggerer` and two `airflow celery worker`s, each a process in a folder of
+its own (its cwd and AIRFLOW_HOME), sharing only the databases (the project database, and
+Airflow's metadata database, which is also Celery's result backend), a Redis database as the
+broker (`claim_redis_db`) and the project's data folder (registry snapshot, dbt manifest and
+docs, inboxes, quarantine). Airflow's settings are `settings.AIRFLOW_CONFIG`, the compose
+file's; tasks reach the project database only through the connection `partnerops_db` in the
+metadata database.
+
+The main job runs end to end through the scheduler, with alerts to a real SMTP server:
+agreements intake (the agreements inbox), the six evidence DAGs (feed files simulated into
+the evidence inbox), commitment tracking (Cosmos, `dbt build`), then, on its Asset event,
+`sla_alerts` and every per-agreement DAG. While `sla_alerts` is sending, the SMTP server
+holds the second message back, and the worker running the task is killed with SIGKILL, all
+its processes with it (as when its host dies). The scheduler notices the silent task,
+retries it on the other worker, and every effect still happens exactly once: each file and
+row loaded once, each alert recorded once and each email delivered once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from email import message_from_bytes
+from pathlib import Path
+
+import psycopg2
+import pytest
+from agreement_runs import commitment_task_states, mark_feeds_fresh, mart_statuses, wait_until
+from aiosmtpd.controller import Controller
+
+from partnerops import agreement_dags as ad
+from partnerops import as_of as as_of_date
+from partnerops.agreements.sample import write_sample_corpus
+from partnerops.airflow_runtime import (
+    CELERY_QUICK_TIMERS,
+    COMPONENTS,
+    QUICK_TIMERS,
+    AirflowRuntime,
+    celery_workers,
+    claim_redis_db,
+    free_port,
+    running_airflow,
+)
+from partnerops.db import create_database, drop_database, with_database
+from partnerops.evidence.simulate import agreements_from_database, simulate
+from partnerops.migrations import upgrade
+from partnerops.registry import read_registry
+from partnerops.settings import get_settings
+from partnerops.tracking import RENDERING_ENV
+
+pytestmark = [pytest.mark.scheduler, pytest.mark.integration]
+
+BRANDS = 3
+EVIDENCE_DAGS = ("evidence_orders", "evidence_logistics", "evidence_marketing", "evidence_channel",
+                 "evidence_data_operations", "evidence_attestations")
+#: The SMTP server holds back this message (1-based) until the test lets it go.
+HELD_MESSAGE = 2
+
+
+class HoldingSmtp:
+    """An SMTP sink that stops answering at the HELD_MESSAGE-th MAIL FROM until `release` is set.
+
+    A message counts as delivered once its DATA is accepted (250), as for any SMTP server; the
+    held one has sent no DATA yet when its client dies.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[tuple[str, ...], str]] = []  # (recipients, the message without its Date)
+        self.mail_commands = 0
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802 (aiosmtpd's hook)
+        self.mail_commands += 1
+        if self.mail_commands == HELD_MESSAGE:
+            self.holding.set()
+            for _ in range(600):
+                if self.release.is_set():
+                    break
+                await asyncio.sleep(0.1)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook)
+        message = message_from_bytes(envelope.content)
+        del message["Date"], message["Message-ID"]
+        self.messages.append((tuple(envelope.rcpt_tos), message.as_string()))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[HoldingSmtp, str]]:
+    handler, port = HoldingSmtp(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, f"smtp://127.0.0.1:{port}?disable_ssl=true&disable_tls=true&retry_limit=0&timeout=60"
+    finally:
+        handler.release.set()
+        controller.stop()
+
+
+@pytest.fixture
+def project(admin_url: str, install_manifest, tmp_path: Path) -> Iterator[tuple[str, object]]:
+    """A migrated project database, and a data folder with the dbt manifest and the agreements inbox filled."""
+    settings = replace(get_settings(), data_dir=tmp_path / "shared")
+    settings = replace(settings, agreements_inbox=settings.data_dir / "inbox" / "agreements")
+    name = f"af_celery_{uuid.uuid4().hex[:10]}"
+    create_database(admin_url, name)
+    url = with_database(admin_url, name)
+    try:
+        upgrade(url)
+        write_sample_corpus(settings.agreements_inbox, brands=BRANDS, groups=2, seed=2015, year=2026)
+        install_manifest(settings.data_dir)
+        yield url, settings
+    finally:
+        drop_database(admin_url, name)
+
+
+def _runs(af: AirflowRuntime, dag_id: str) -> list[dict]:
+    return af.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
+
+
+def _first_run_done(af: AirflowRuntime, dag_id: str, timeout: float = 400) -> dict:
+    """Unpause `dag_id` (the scheduler starts its latest interval at once) and wait for that run's end."""
+    af.wait_for_dag(dag_id)
+    af.unpause(dag_id)
+    run = wait_until(lambda: next(iter(_runs(af, dag_id)), None), timeout=60, what=f"a run of {dag_id}", poll=1)
+    result = af.wait_for_run(dag_id, run["dag_run_id"], timeout=timeout)
+    af.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+    assert result.state == "success", f"{dag_id}: {result.failed_tasks}"
+    return run
+
+
+def _query(url: str, sql: str, *args: object) -> list[tuple]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(sql, args)
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def _kill_the_worker_running(af: AirflowRuntime, dag_id: str, task_id: str) -> tuple[str, int]:
+    """SIGKILL the worker (and all its processes) that runs `task_id` now; its name and the try killed."""
+    def running() -> dict | None:
+        runs = _runs(af, dag_id)
+        for run in runs:
+            ti = af.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances/{task_id}")
+            if ti["state"] == "running" and ti.get("pid"):
+                return ti
+        return None
+
+    ti = wait_until(running, timeout=60, what=f"{task_id} running with a pid", poll=0.5)
+    worker = af.component_of(ti["pid"])
+    assert worker in celery_workers(2), f"{task_id} (pid {ti['pid']}) runs in {worker}, not in a Celery worker"
+    af.kill(worker)
+    return worker, ti["try_number"]
+
+
+def test_the_main_job_runs_on_two_celery_workers_and_a_killed_worker_changes_no_effect(
+        project, smtp, admin_url: str, airflow_meta_template: str, tmp_path: Path) -> None:
+    started = time.monotonic()
+    url, settings = project
+    sink, smtp_url = smtp
+    today = as_of_date.today()
+    extra = {**QUICK_TIMERS, **CELERY_QUICK_TIMERS,
+             # as in production: the agreement DAG files are parsed again after intake writes the registry
+             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+             # one watcher task per model, not two deferrable ones: half the tasks, and about half
+             # the time of the default rendering (docs/benchmarks.md), which the shared tracking
+             # run of the other integration tests covers
+             RENDERING_ENV: "watcher_model_tasks",
+             "PARTNEROPS_SMTP_URL": smtp_url}
+    homes = tmp_path / "hosts"
+    with claim_redis_db() as broker, running_airflow(
+            url, meta_server_url=admin_url, meta_template=airflow_meta_template, settings=settings,
+            components=(*COMPONENTS, *celery_workers(2)), unpause_new_dags=False, parallelism=8, worker_concurrency=4,
+            extra_env=extra, stop_timeout=5, executor="CeleryExecutor", broker_url=broker,
+            component_homes=homes, connection_in_metadata=True) as af:
+        assert af.env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+        # 1. intake: the agreements inbox into raw, and the registry snapshot for the agreement DAGs
+        _first_run_done(af, "agreements_intake")
+        entries = read_registry(settings.registry_path)
+        agreement_files = len(list(settings.agreements_inbox.glob("*.y*ml")))
+        assert len(entries) == agreement_files > 0
+
+        # 2. evidence: two days of feed files delivered to the inbox, loaded by the six evidence DAGs
+        mark_feeds_fresh(url, today - timedelta(days=2))
+        simulate(agreements_from_database(url), start=today - timedelta(days=2), end=today - timedelta(days=1),
+                 out=settings.evidence_inbox, seed=2015, scale=0.002)
+        for dag_id in EVIDENCE_DAGS:
+            af.wait_for_dag(dag_id)
+            af.unpause(dag_id)
+        for dag_id in EVIDENCE_DAGS:
+            _first_run_done(af, dag_id)
+
+        # 3. tracking (Cosmos) as of today; its Asset event starts sla_alerts and every agreement's DAG
+        dag_ids = [ad.dag_id_for(e["agreement_id"]) for e in entries]
+        for dag_id in ["sla_alerts", *dag_ids]:
+            af.wait_for_dag(dag_id)
+            af.unpause(dag_id)
+        af.wait_for_dag("commitment_tracking")
+        af.unpause("commitment_tracking")
+        tracking_id = af.trigger("commitment_tracking", conf={"as_of": today.isoformat()})
+        tracking = af.wait_for_run("commitment_tracking", tracking_id, timeout=1800)
+        assert tracking.state == "success", tracking.failed_tasks
+
+        # 4. mid-send, the worker running send_alerts dies with everything it started
+        assert sink.holding.wait(300), f"sla_alerts sent {sink.mail_commands} message(s), needs {HELD_MESSAGE}"
+        killed, killed_try = _kill_the_worker_running(af, "sla_alerts", "send_alerts")
+        delivered_before_kill = len(sink.messages)
+        sink.release.set()
+        [alerts_run] = wait_until(lambda: _runs(af, "sla_alerts"), timeout=30, what="the sla_alerts run")
+        alerts = af.wait_for_run("sla_alerts", alerts_run["dag_run_id"], timeout=400)
+        assert alerts.state == "success", alerts.failed_tasks
+        retried = af.api("GET", f"/dags/sla_alerts/dagRuns/{alerts.run_id}/taskInstances/send_alerts")
+        assert retried["try_number"] > killed_try
+
+        agreement_runs = {}
+        for entry, dag_id in zip(entries, dag_ids, strict=True):
+            [run] = wait_until(lambda d=dag_id: _runs(af, d), timeout=60, what=f"the run of {dag_id}")
+            result = af.wait_for_run(dag_id, run["dag_run_id"], timeout=400)
+            agreement_runs[dag_id] = (result, commitment_task_states(af, dag_id, result.run_id, entry))
+        survivor = next(w for w in celery_workers(2) if w != killed)
+        survivor_logs = list((homes / survivor / "logs").rglob("*.log"))
+
+    # every effect exactly once
+    assert delivered_before_kill == HELD_MESSAGE - 1
+    deliveries = _query(url, """select a.agreement_id, a.commitment_id, a.instance_key, a.rule, d.recipient
+                                  from raw.alert_deliveries d join raw.alerts a using (alert_id)
+                                 where d.status = 'sent' and d.channel = 'email'""")
+    assert len(deliveries) > HELD_MESSAGE
+    sent = sink.messages
+    assert len(set(sent)) == len(sent), "an email was sent twice"
+    assert len(sent) == len(deliveries), "an email was not recorded as delivered, or recorded twice"
+    assert sorted(r for rcpts, _ in sent for r in rcpts) == sorted(d[4] for d in deliveries)
+    assert _query(url, """select content_hash from raw.evidence_loads where status = 'loaded'
+                           group by 1 having count(*) > 1""") == []
+    loaded = _query(url, """select feed, sum(rows_in_file), sum(rows_loaded), sum(rows_duplicate)
+                              from raw.evidence_loads where triggered_by like 'airflow:%%' group by feed""")
+    assert "orders" in {feed for feed, *_ in loaded}
+    assert all(rows_in == rows_loaded and dup == 0 for _, rows_in, rows_loaded, dup in loaded), loaded
+    assert _query(url, "select count(*) from raw.agreement_versions") == [(agreement_files,)]
+
+    # the agreement DAGs ran on the statuses tracking computed, each once
+    for entry, dag_id in zip(entries, dag_ids, strict=True):
+        result, states = agreement_runs[dag_id]
+        assert result.state == "success", f"{dag_id}: {result.failed_tasks}"
+        statuses = {c["id"]: "not_listed" for c in entry["commitments"]}
+        statuses.update(mart_statuses(url, entry["agreement_id"], today.isoformat()))
+        live = {cid: ad.task_state_for(status) for cid, status in statuses.items()}
+        assert states == {cid: "skipped" if s == "deferred" else s for cid, s in live.items()}, statuses
+    # both workers ran tasks, each writing task logs in its own folder
+    assert survivor_logs and list((homes / killed / "logs").rglob("*.log"))
+    print(f"\ncelery topology test: {time.monotonic() - started:.0f} s "
+          f"(tracking run {tracking.seconds:.0f} s, {len(sent)} emails, killed {killed})")
+
