@@ -2,7 +2,9 @@
 
 - `smtp_server`: aiosmtpd on 127.0.0.1 (a free port), collecting messages; set
   `refuse = True` and it answers 554 to every message.
-- `webhook`: an `http.server` in a thread collecting JSON posts; `refuse = True` answers 500.
+- `webhook`: an `http.server` in a thread that verifies each post's signature as a receiver
+  would (`partnerops.alerts.verify_webhook`, its own secret) and collects the good JSON posts;
+  a post that fails the check is answered 401 and kept in `rejected`; `refuse = True` answers 500.
 - `status_table`: a schema (`alerts_fixture`) with one table per mart the alerts read
   (`partnerops.alerts.status.MARTS_READ`), each built from that mart's dbt contract
   (`_marts__models.yml`), so the tests go through the same queries as production and a
@@ -28,6 +30,8 @@ import pytest
 import yaml
 from aiosmtpd.controller import Controller
 
+from partnerops.alerts import InvalidSignature, verify_webhook
+from partnerops.alerts.signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from partnerops.alerts.status import MARTS_READ
 from partnerops.settings import get_settings
 
@@ -102,7 +106,10 @@ def smtp_server() -> Iterator[SmtpServer]:
 @dataclass
 class Webhook:
     port: int
+    secret: str = "whsec-test-3f9c2a"  # pragma: allowlist secret (a test's own key)
     posts: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[str | None] = field(default_factory=list)  # X-Partnerops-Delivery of each good post
+    rejected: list[str] = field(default_factory=list)  # why each refused post failed the check
     refuse: bool = False
 
     @property
@@ -117,11 +124,20 @@ def webhook() -> Iterator[Webhook]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's name)
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            try:
+                verify_webhook(state.secret, body, self.headers.get(TIMESTAMP_HEADER),
+                               self.headers.get(SIGNATURE_HEADER))
+            except InvalidSignature as exc:
+                state.rejected.append(str(exc))
+                self.send_response(401)
+                self.end_headers()
+                return
             if state.refuse:
                 self.send_response(500)
                 self.end_headers()
                 return
             state.posts.append(json.loads(body))
+            state.deliveries.append(self.headers.get(DELIVERY_HEADER))
             self.send_response(200)
             self.end_headers()
             self.wfile.write(b"ok")
