@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -197,14 +198,17 @@ def drop_database(server_url: str, database: str) -> None:
         conn.close()
 
 
+#: libpq parameters that hold a password, in a URL's query string or a `key=value` DSN.
+_SECRET_PARAMS = re.compile(r"(?i)(?<![a-z_])((?:ssl)?password)(\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&;]*)")
+
+
 def describe(url: str) -> str:
-    """A URL safe to print: no password."""
+    """A URL (or `key=value` DSN) safe to print: no password, wherever it was written."""
     parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        netloc = user.split(":", 1)[0] + "@" + host
-    return urlunsplit(parts._replace(netloc=netloc))
+    if "@" in parts.netloc:
+        user, _, host = parts.netloc.rpartition("@")
+        url = urlunsplit(parts._replace(netloc=user.split(":", 1)[0] + "@" + host))
+    return _SECRET_PARAMS.sub(r"\1\2***", url)
 
 
 @contextmanager

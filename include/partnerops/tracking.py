@@ -22,6 +22,7 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from partnerops.settings import AIRFLOW_CONN_ID, FEED_TIMEZONE, Settings, get_settings
 
@@ -155,13 +156,23 @@ def cosmos_config(settings: Settings | None = None, rendering: str | None = None
 # -- run-time values --------------------------------------------------------------------------
 
 def project_database_url() -> str:
-    """The project database URL inside a task: `PARTNEROPS_DATABASE_URL`, else the Airflow connection."""
-    url = os.environ.get("PARTNEROPS_DATABASE_URL")
-    if url:
-        return url
-    from airflow.sdk import BaseHook
+    """The project database URL inside a task: `PARTNEROPS_DATABASE_URL`, else the Airflow connection.
 
-    return BaseHook.get_connection(AIRFLOW_CONN_ID).get_uri().replace("postgres://", "postgresql://", 1)
+    Its password is handed to Airflow's secrets masker, so a task log that prints the URL
+    (or a dbt or psycopg2 message quoting it) shows `***` instead.
+    """
+    url = os.environ.get("PARTNEROPS_DATABASE_URL")
+    if not url:
+        from airflow.sdk import BaseHook
+
+        url = BaseHook.get_connection(AIRFLOW_CONN_ID).get_uri().replace("postgres://", "postgresql://", 1)
+    password = urlsplit(url).password
+    if password:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(password)
+        mask_secret(unquote(password))
+    return url
 
 
 def dbt_profile_env() -> dict[str, str]:

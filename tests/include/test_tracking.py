@@ -51,3 +51,14 @@ def test_build_manifest_writes_the_manifest_without_a_database(tmp_path: Path, m
     nodes = json.loads(path.read_text())["nodes"]
     assert f"model.partnerops.{tracking.STATUS_MART[1]}" in nodes
     assert not list((tmp_path / "dbt").glob("dbt-parse-*")), "the temporary target folder is left behind"
+
+
+def test_a_task_hands_the_database_password_to_the_airflow_log_masker(monkeypatch: pytest.MonkeyPatch):
+    from airflow.sdk._shared.secrets_masker.secrets_masker import redact
+
+    password = "masked-in-task-logs-7f2c"  # pragma: allowlist secret
+    monkeypatch.setenv("PARTNEROPS_DATABASE_URL", f"postgresql://ops:{password}@db.example:6543/tracking")
+    assert password in redact(f"connecting with {password}")  # nothing masks it before
+    url = tracking.project_database_url()
+    assert password in url
+    assert password not in redact(f"could not connect: {url}") and "***" in redact(url)
