@@ -14,7 +14,7 @@ export PARTNEROPS_DATA_DIR ?= $(CURDIR)/var
 export AIRFLOW_HOME ?= $(PARTNEROPS_DATA_DIR)/airflow
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo serve test test-fast lint bench docs lock clean
+.PHONY: help venv demo serve test test-fast lint bench fuzz docs lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,10 +43,21 @@ test-fast: $(STAMP) ## Run the tests that need no running Airflow scheduler (no 
 	$(BIN)/pytest -n $(TEST_WORKERS) -m "not scheduler"
 
 lint: $(STAMP) ## Lint Python (ruff)
-	$(BIN)/ruff check include dags plugins tests bench
+	$(BIN)/ruff check include dags plugins tests bench fuzz
 
 bench: $(STAMP) ## Run the benchmarks and print their figures (see docs/benchmarks.md)
 	@ls bench/*.py >/dev/null 2>&1 && for f in bench/*.py; do $(BIN)/python $$f; done || echo "no benchmarks yet"
+
+FUZZ_SECONDS ?= 300
+FUZZ_STAMP := $(VENV)/.installed-fuzz
+$(FUZZ_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,fuzz]'
+	@touch $@
+
+fuzz: $(FUZZ_STAMP) ## Fuzz the YAML and CSV/JSONL input checks for FUZZ_SECONDS (300); see fuzz/fuzz_inputs.py
+	@mkdir -p $(PARTNEROPS_DATA_DIR)/fuzz/corpus
+	$(BIN)/python fuzz/fuzz_inputs.py $(PARTNEROPS_DATA_DIR)/fuzz/corpus -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=16384 -print_final_stats=1 -artifact_prefix=$(PARTNEROPS_DATA_DIR)/fuzz/
 
 docs: $(STAMP) ## Build the dbt docs that account managers read
 	$(BIN)/python -c "from partnerops.dbt import run_dbt; run_dbt(['docs', 'generate', '--quiet'])"
@@ -54,7 +65,7 @@ docs: $(STAMP) ## Build the dbt docs that account managers read
 
 lock: ## Re-resolve the dependencies and rewrite constraints.txt
 	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,fuzz]'
 	$(BIN)/pip freeze --exclude-editable | grep -v '^partnerops' > constraints.txt
 	@touch $(STAMP)
 

@@ -23,6 +23,7 @@ longest.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import uuid
@@ -34,6 +35,8 @@ from pathlib import Path
 import psutil
 import psycopg2
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from partnerops.db import create_database, drop_database, throwaway_server, with_database
 from partnerops.errors import UserError
@@ -43,6 +46,14 @@ from partnerops.settings import get_settings
 from partnerops.tracking import build_manifest, manifest_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The property tests' budget: a bounded number of examples, no per-example deadline (the machine
+# is shared, so timings are noisy). HYPOTHESIS_PROFILE=thorough tries many more.
+hypothesis_settings.register_profile("partnerops", max_examples=150, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+hypothesis_settings.register_profile("thorough", parent=hypothesis_settings.get_profile("partnerops"),
+                                     max_examples=5000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "partnerops"))
 
 
 #: Where the tests that use Airflow live: its fixtures are defined there (integration/conftest.py).

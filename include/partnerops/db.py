@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -114,6 +115,11 @@ def connection_url(conn_id: str = AIRFLOW_CONN_ID) -> str:
             f"AIRFLOW_CONN_{conn_id.upper()}=postgresql://user:password@host:5432/database."
         ) from None
     query = {k: str(v) for k, v in conn.extra_dejson.items() if k in LIBPQ_EXTRA_KEYS}
+    if conn.password:
+        # A task log that quotes the URL (or a dbt or psycopg2 message that does) shows `***`.
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(conn.password)
     return URL.create("postgresql", username=conn.login or None, password=conn.password or None,
                       host=conn.host or None, port=conn.port or None, database=conn.schema or None,
                       query=query).render_as_string(hide_password=False)
@@ -296,14 +302,17 @@ def drop_database(server_url: str, database: str) -> None:
         conn.close()
 
 
+#: libpq parameters that hold a password, in a URL's query string or a `key=value` DSN.
+_SECRET_PARAMS = re.compile(r"(?i)(?<![a-z_])((?:ssl)?password)(\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&;]*)")
+
+
 def describe(url: str) -> str:
-    """A URL safe to print: no password."""
+    """A URL (or `key=value` DSN) safe to print: no password, wherever it was written."""
     parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        netloc = user.split(":", 1)[0] + "@" + host
-    return urlunsplit(parts._replace(netloc=netloc))
+    if "@" in parts.netloc:
+        user, _, host = parts.netloc.rpartition("@")
+        url = urlunsplit(parts._replace(netloc=user.split(":", 1)[0] + "@" + host))
+    return _SECRET_PARAMS.sub(r"\1\2***", url)
 
 
 @contextmanager

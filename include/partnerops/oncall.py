@@ -118,7 +118,7 @@ def send_to_oncall(message: OnCallMessage, cfg: AlertSettings | None = None) -> 
             to=cfg.oncall_email, subject=message.subject, text_content=message.text, html_content=message.html,
             from_email=cfg.from_email)))
     if cfg.webhook_url:
-        channels.append(("webhook", WebhookNotifier(url=cfg.webhook_url,
+        channels.append(("webhook", WebhookNotifier(url=cfg.webhook_url, secret=cfg.webhook_secret,
                                                     payload={"text": f"{message.subject}\n{message.text}"})))
     if not channels:
         log.warning("nobody was told (set PARTNEROPS_ONCALL_EMAIL with PARTNEROPS_SMTP_URL, and/or "

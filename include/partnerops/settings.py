@@ -102,15 +102,18 @@ class AlertSettings:
     exposed to the SMTP provider as `AIRFLOW_CONN_PARTNEROPS_SMTP` (which may be set instead);
     None means email is not sent.
     webhook_url: `PARTNEROPS_ALERTS_WEBHOOK_URL`, a Slack-compatible incoming webhook; None: off.
+    webhook_secret: `PARTNEROPS_ALERTS_WEBHOOK_SECRET`, the key of the HMAC-SHA256 signature every
+    webhook post carries (`alerts/signing.py`); required when the webhook is on.
     window_warning_shares: `PARTNEROPS_ALERTS_WINDOW_WARNINGS` ("0.5,0.75"), the shares of a
     deliverable's or quota's window at which an open instance is warned about (`window_<n>pct`).
     oncall_email: `PARTNEROPS_ONCALL_EMAIL`, who is told when a platform task fails or the
     tracking deadline is missed (`partnerops.oncall`; also posted to the webhook); None: nobody by email.
     """
 
-    smtp_url: str | None = None
+    smtp_url: str | None = field(default=None, repr=False)  # may hold a password
     from_email: str = "partnerops-alerts@localhost"
-    webhook_url: str | None = None
+    webhook_url: str | None = field(default=None, repr=False)  # its path is often the secret
+    webhook_secret: str | None = field(default=None, repr=False)
     oncall_email: str | None = None
     escalate_after_hours: float = 48.0
     escalate_at_once_weight: float = 3.0
@@ -128,6 +131,7 @@ class AlertSettings:
             smtp_url=env("PARTNEROPS_SMTP_URL") or env("AIRFLOW_CONN_PARTNEROPS_SMTP") or None,
             from_email=env("PARTNEROPS_ALERTS_FROM") or cls.from_email,
             webhook_url=env("PARTNEROPS_ALERTS_WEBHOOK_URL") or None,
+            webhook_secret=env("PARTNEROPS_ALERTS_WEBHOOK_SECRET") or None,
             oncall_email=(env("PARTNEROPS_ONCALL_EMAIL") or "").strip() or None,
             escalate_after_hours=_env_float("PARTNEROPS_ESCALATE_AFTER_HOURS", cls.escalate_after_hours),
             escalate_at_once_weight=_env_float("PARTNEROPS_ESCALATE_AT_ONCE_WEIGHT", cls.escalate_at_once_weight),
@@ -186,7 +190,7 @@ class Settings:
     """
 
     project_root: Path
-    database_url: str | None
+    database_url: str | None = field(repr=False)  # may hold a password
     data_dir: Path
     agreements_inbox: Path
     state_base_url: str | None = None

@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 
 from partnerops.airflow_runtime import free_port
-from partnerops.db import TEST_ADMIN_URL_ENV, throwaway_server
+from partnerops.db import TEST_ADMIN_URL_ENV, describe, throwaway_server
 from partnerops.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -130,3 +130,15 @@ def test_pytest_stops_at_once_when_the_explicit_url_does_not_answer(tmp_path: Pa
     assert f"error: {TEST_ADMIN_URL_ENV}=" in out and "does not answer" in out
     assert "embedded PostgreSQL" not in out
     assert list(tmp_path.glob("partnerops-test-pg-*")) == []
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://ops:pw%40x@db:5432/po?sslmode=require", "postgresql://ops@db:5432/po?sslmode=require"),
+    ("postgresql://db/po?user=ops&password=pw-x&sslpassword=key-x",
+     "postgresql://db/po?user=ops&password=***&sslpassword=***"),
+    ("postgresql:///po?host=/run/pg&password=pw-x", "postgresql:///po?host=/run/pg&password=***"),
+    ("host=db dbname=po password='p w-x' user=ops", "host=db dbname=po password=*** user=ops"),
+    ("postgresql://root@127.0.0.1:5432/postgres", "postgresql://root@127.0.0.1:5432/postgres"),
+])
+def test_describe_shows_no_password_wherever_the_url_holds_it(url: str, shown: str):
+    assert describe(url) == shown

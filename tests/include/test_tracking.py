@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from partnerops import tracking
+from partnerops.db import connection_url
 from partnerops.settings import FEED_TIMEZONE
 
 
@@ -84,3 +85,14 @@ def test_dbt_logs_in_as_the_transformer_else_through_partnerops_db(monkeypatch: 
     assert _profile(mapping)["user"] == "partnerops_transformer" and list(mapping.env_vars.values()) == ["two"]
     args = tracking.cosmos_config(conn_id="partnerops_transformer")
     assert args["profile_config"].profile_mapping.conn_id == "partnerops_transformer"
+
+
+def test_the_connection_hands_the_database_password_to_the_airflow_log_masker(monkeypatch: pytest.MonkeyPatch):
+    from airflow.sdk._shared.secrets_masker.secrets_masker import redact
+
+    password = "masked-in-task-logs-7f2c"  # pragma: allowlist secret
+    monkeypatch.setenv("AIRFLOW_CONN_PARTNEROPS_DB", f"postgresql://ops:{password}@db.example:6543/tracking")
+    assert password in redact(f"connecting with {password}")  # nothing masks it before
+    url = connection_url()
+    assert password in url
+    assert password not in redact(f"could not connect: {url}") and "***" in redact(url)

@@ -3,7 +3,8 @@
 - `AlertEmailNotifier`: the SMTP provider's `SmtpNotifier`, sending a plain-text and an
   HTML part (multipart/alternative) over the Airflow connection `partnerops_smtp`
   (`PARTNEROPS_SMTP_URL`, exposed as `AIRFLOW_CONN_PARTNEROPS_SMTP`).
-- `WebhookNotifier`: a JSON POST (a Slack-compatible payload) with the standard library.
+- `WebhookNotifier`: a JSON POST (a Slack-compatible payload) with the standard library,
+  signed with HMAC-SHA256 and a timestamp (`signing.py`; `PARTNEROPS_ALERTS_WEBHOOK_SECRET`).
 
 Both are given messages already rendered from the repository's templates, so their
 `template_fields` are empty: Airflow never renders agreement data (a brand named
@@ -27,6 +28,7 @@ from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.sdk import BaseNotifier
 
 from partnerops.alerts.messages import encode_header
+from partnerops.alerts.signing import DELIVERY_HEADER, signed_headers
 
 SMTP_CONN_ID = "partnerops_smtp"
 _SMTP_CONN_ENV = f"AIRFLOW_CONN_{SMTP_CONN_ID.upper()}"
@@ -66,22 +68,32 @@ class AlertEmailNotifier(SmtpNotifier):
 
 
 class WebhookNotifier(BaseNotifier):
-    """POST a JSON payload (e.g. a Slack incoming webhook); any non-2xx answer is a failure."""
+    """POST a signed JSON payload (e.g. a Slack incoming webhook); any non-2xx answer is a failure.
+
+    `secret` signs the exact bytes posted (`signing.signed_headers`); `delivery_id`, when
+    given, is sent as `X-Partnerops-Delivery`, the same on every retry of one delivery.
+    """
 
     template_fields = ()  # already rendered; see the module docstring
 
-    def __init__(self, *, url: str, payload: dict[str, Any], timeout: float = 10.0, **kwargs: Any) -> None:
+    def __init__(self, *, url: str, payload: dict[str, Any], secret: str | None, delivery_id: str | None = None,
+                 timeout: float = 10.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.url = url
         self.payload = payload
+        self.secret = secret
+        self.delivery_id = delivery_id
         self.timeout = timeout
 
     def notify(self, context: Any) -> None:
+        if not self.secret:
+            raise DeliveryError("PARTNEROPS_ALERTS_WEBHOOK_SECRET is unset; webhook posts are signed with it")
         body = json.dumps(self.payload, ensure_ascii=False).encode("utf-8")
-        request = urllib.request.Request(
-            self.url, data=body, method="POST",
-            headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "partnerops-alerts"},
-        )
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "partnerops-alerts",
+                   **signed_headers(self.secret, body)}
+        if self.delivery_id:
+            headers[DELIVERY_HEADER] = self.delivery_id
+        request = urllib.request.Request(self.url, data=body, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (configured URL)
                 if not 200 <= response.status < 300:

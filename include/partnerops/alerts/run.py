@@ -102,6 +102,11 @@ def run_alerts(url: str, as_of: date | None = None, *, dry_run: bool = False, no
     if not dry_run and not (email_on or webhook_url):
         raise UserError("no alert channel is configured: set PARTNEROPS_SMTP_URL (email) and/or "
                         "PARTNEROPS_ALERTS_WEBHOOK_URL, or use --dry-run to see what would be sent")
+    if not dry_run and webhook_url and not cfg.webhook_secret:
+        raise UserError("PARTNEROPS_ALERTS_WEBHOOK_URL is set but PARTNEROPS_ALERTS_WEBHOOK_SECRET is not: webhook "
+                        "posts are signed with that secret (docs/alerts.md, Verifying a webhook); set it, e.g. to "
+                        "the output of `python -c 'import secrets; print(secrets.token_hex(32))'`, and give the "
+                        "same value to the receiver")
     report = AlertRunReport(as_of=as_of, dry_run=dry_run)
     with connect(url, autocommit=True) as conn, conn.cursor() as cur:
         missing = missing_marts(cur, schema)
@@ -257,7 +262,8 @@ def _send(item: ledger.LedgerItem, target: Target, cfg: AlertSettings) -> str | 
     else:
         if not cfg.webhook_url:
             return "the webhook is not configured (PARTNEROPS_ALERTS_WEBHOOK_URL is unset)"
-        notifier = WebhookNotifier(url=cfg.webhook_url, payload=render_webhook(item.payload))
+        notifier = WebhookNotifier(url=cfg.webhook_url, payload=render_webhook(item.payload),
+                                   secret=cfg.webhook_secret, delivery_id=f"{item.kind}-{item.item_id}")
     try:
         notifier({})
     except Exception as exc:  # any refusal is recorded and retried on the next run

@@ -38,7 +38,7 @@ LONG_LINE = b"\xff<a line longer than MAX_LINE_BYTES>"  # stands for such a line
 _DATE = (rb"(?:19|20)\d\d-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
          rb"|(?:0[13578]|1[02])-31)")
 _TIME = rb"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?"
-_OFFSET = rb"(?:Z|[+-](?:0\d|1[0-4]):[0-5]\d)"
+_OFFSET = rb"(?:Z|[+-](?:(?:0\d|1[0-3]):[0-5]\d|14:00))"  # MAX_UTC_OFFSET, as check_value
 _FAST: dict[str, bytes] = {
     "id": rb"[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,127}",
     "text": rb"[\x20\x21\x23-\x2b\x2d-\x7e]{1,2000}",
@@ -269,7 +269,11 @@ class FileRows:
             text = line.decode("utf-8-sig").rstrip("\r")
         except UnicodeDecodeError:
             raise FileRejected("the header line is not UTF-8 text") from None
-        header = [h.strip() for h in next(csv.reader([text]), [])]
+        try:
+            header = [h.strip() for h in next(csv.reader([text]), [])]
+        except csv.Error as exc:  # e.g. a carriage return or a NUL inside the line
+            raise FileRejected(f"line 1 is not a CSV header line ({exc}): {quote(text)}; every {self.feed.name} "
+                               f"file starts with the header line {','.join(self.feed.column_names)}") from None
         expected = self.feed.column_names
         if not set(header) & set(expected):
             raise FileRejected(f"line 1 is not the header: every {self.feed.name} file starts with the header line "

@@ -2,7 +2,12 @@
 
 - `smtp_server`: aiosmtpd on 127.0.0.1 (a free port), collecting messages; set
   `refuse = True` and it answers 554 to every message.
-- `webhook`: an `http.server` in a thread collecting JSON posts; `refuse = True` answers 500.
+- `tls_smtp_server`: the same, requiring STARTTLS (a throwaway self-signed certificate made
+  for the test) and AUTH with a login and password before any message; `cafile` is the
+  certificate a client must trust.
+- `webhook`: an `http.server` in a thread that verifies each post's signature as a receiver
+  would (`partnerops.alerts.verify_webhook`, its own secret) and collects the good JSON posts;
+  a post that fails the check is answered 401 and kept in `rejected`; `refuse = True` answers 500.
 - `status_table`: a schema (`alerts_fixture`) with one table per mart the alerts read
   (`partnerops.alerts.status.MARTS_READ`), each built from that mart's dbt contract
   (`_marts__models.yml`), so the tests go through the same queries as production and a
@@ -12,8 +17,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,13 +29,18 @@ from datetime import UTC, date, datetime
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg2
 import pytest
 import yaml
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from partnerops.alerts import InvalidSignature, verify_webhook
+from partnerops.alerts.signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from partnerops.alerts.status import MARTS_READ
 from partnerops.settings import get_settings
 
@@ -97,12 +110,81 @@ def smtp_server() -> Iterator[SmtpServer]:
         controller.stop()
 
 
+@dataclass
+class TlsSmtpServer(SmtpServer):
+    login: str = "alerts"
+    password: str = "smtp-test-pw-51d7"  # pragma: allowlist secret (a test's own login)
+    cafile: Path | None = None
+    refused_logins: list[str] = field(default_factory=list)
+
+    def url_with(self, login: str | None = None, password: str | None = None) -> str:
+        """STARTTLS (the provider's default: no disable_tls) with AUTH as `login`:`password`."""
+        return (f"smtp://{quote(login or self.login, safe='')}:{quote(password or self.password, safe='')}"
+                f"@127.0.0.1:{self.port}?disable_ssl=true&retry_limit=0&timeout=5")
+
+    @property
+    def url(self) -> str:
+        return self.url_with()
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 and localhost, and its key (PEM files in `folder`)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "partnerops test SMTP")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "smtp-cert.pem", folder / "smtp-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+@pytest.fixture
+def tls_smtp_server(tmp_path: Path) -> Iterator[TlsSmtpServer]:
+    cert_file, key_file = self_signed_certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    state = TlsSmtpServer(free_port(), _Collector(), cafile=cert_file)
+
+    def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login.decode() == state.login
+              and auth_data.password.decode() == state.password)
+        if not ok:
+            state.refused_logins.append(getattr(auth_data, "login", b"?").decode(errors="replace"))
+        return AuthResult(success=ok, handled=False)  # not handled: the server answers 535
+
+    controller = Controller(state.collector, hostname="127.0.0.1", port=state.port, tls_context=context,
+                            require_starttls=True, authenticator=authenticate, auth_required=True,
+                            auth_require_tls=True)
+    controller.start()
+    try:
+        yield state
+    finally:
+        controller.stop()
+
+
 # -- webhook --------------------------------------------------------------------------------------
 
 @dataclass
 class Webhook:
     port: int
+    secret: str = "whsec-test-3f9c2a"  # pragma: allowlist secret (a test's own key)
     posts: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[str | None] = field(default_factory=list)  # X-Partnerops-Delivery of each good post
+    rejected: list[str] = field(default_factory=list)  # why each refused post failed the check
     refuse: bool = False
 
     @property
@@ -117,11 +199,20 @@ def webhook() -> Iterator[Webhook]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's name)
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            try:
+                verify_webhook(state.secret, body, self.headers.get(TIMESTAMP_HEADER),
+                               self.headers.get(SIGNATURE_HEADER))
+            except InvalidSignature as exc:
+                state.rejected.append(str(exc))
+                self.send_response(401)
+                self.end_headers()
+                return
             if state.refuse:
                 self.send_response(500)
                 self.end_headers()
                 return
             state.posts.append(json.loads(body))
+            state.deliveries.append(self.headers.get(DELIVERY_HEADER))
             self.send_response(200)
             self.end_headers()
             self.wfile.write(b"ok")

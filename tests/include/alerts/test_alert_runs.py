@@ -138,11 +138,11 @@ def test_webhook_gets_one_slack_payload_per_alert_and_retries_a_500(seed: Seed, 
     seed.agreement(brand_name='Bad "Brand" <script>alert(1)</script>\nX')
     seed.status(AS_OF, "at_risk")
     webhook.refuse = True
-    run(seed.url, webhook_url=webhook.url)
+    run(seed.url, webhook_url=webhook.url, webhook_secret=webhook.secret)
     assert webhook.posts == []
     webhook.refuse = False
-    run(seed.url, webhook_url=webhook.url)
-    run(seed.url, webhook_url=webhook.url)
+    run(seed.url, webhook_url=webhook.url, webhook_secret=webhook.secret)
+    run(seed.url, webhook_url=webhook.url, webhook_secret=webhook.secret)
     assert len(webhook.posts) == 1
     post = webhook.posts[0]
     assert 'Bad "Brand" <script>alert(1)</script>' in post["text"]
@@ -156,9 +156,9 @@ def test_email_and_webhook_targets_are_delivered_independently(seed: Seed, smtp_
     seed.agreement()
     seed.status(AS_OF, "at_risk")
     webhook.refuse = True
-    run(seed.url, smtp_url=smtp_server.url, webhook_url=webhook.url)
+    run(seed.url, smtp_url=smtp_server.url, webhook_url=webhook.url, webhook_secret=webhook.secret)
     webhook.refuse = False
-    run(seed.url, smtp_url=smtp_server.url, webhook_url=webhook.url)
+    run(seed.url, smtp_url=smtp_server.url, webhook_url=webhook.url, webhook_secret=webhook.secret)
     assert (len(smtp_server.messages), len(webhook.posts)) == (1, 1)
     assert ledger(seed)[0][3] == "sent"
 

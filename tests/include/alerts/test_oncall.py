@@ -81,6 +81,7 @@ def test_a_failing_platform_task_sends_one_message_to_oncall(file: str, oncall_e
 def test_the_webhook_gets_the_same_failure(oncall_env: SmtpServer, webhook: Webhook,
                                            monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PARTNEROPS_ALERTS_WEBHOOK_URL", webhook.url)
+    monkeypatch.setenv("PARTNEROPS_ALERTS_WEBHOOK_SECRET", webhook.secret)
     dag = _dag("sla_alerts.py", "sla_alerts")
     oncall.OnCallNotifier()(_failure_context(dag, "send_alerts", ValueError("bad")))
     assert len(oncall_env.messages) == 1 and len(webhook.posts) == 1
@@ -90,6 +91,7 @@ def test_the_webhook_gets_the_same_failure(oncall_env: SmtpServer, webhook: Webh
 def test_a_refused_channel_fails_the_callback_after_trying_the_other(oncall_env: SmtpServer, webhook: Webhook,
                                                                      monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PARTNEROPS_ALERTS_WEBHOOK_URL", webhook.url)
+    monkeypatch.setenv("PARTNEROPS_ALERTS_WEBHOOK_SECRET", webhook.secret)
     oncall_env.refuse = True
     with pytest.raises(RuntimeError, match="was not delivered: email to oncall@"):
         oncall.OnCallNotifier()({"dag_run": {"dag_id": "d", "run_id": "r"}, "exception": ValueError("x")})
