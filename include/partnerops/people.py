@@ -43,11 +43,14 @@ __all__ = [
     "account_manager_dags",
     "decision_assignees",
     "ensure_passwords",
+    "fab_in_use",
     "identities_path",
     "read_identities",
     "read_people_file",
+    "set_fab_admin_password",
     "simple_auth_identities",
     "simple_auth_users",
+    "sync_fab",
     "write_identities",
 ]
 
@@ -262,3 +265,140 @@ def ensure_passwords(path: Path, logins: Iterable[str]) -> dict[str, str]:
         path.write_text(json.dumps(passwords, indent=1, sort_keys=True) + "\n")
         path.chmod(0o600)
     return passwords
+
+
+# -- the FAB auth manager (the deployed setup) ------------------------------------------------------
+
+@dataclass
+class SyncReport:
+    """What `partnerops users sync` did; `lines()` is what it prints."""
+
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    dag_permissions: dict[str, int]
+    managers_without_login: dict[str, list[str]]
+    identities_path: Path
+    passwords_path: Path
+
+    def lines(self) -> list[str]:
+        out = [f"{len(self.created)} created, {len(self.updated)} updated, {len(self.unchanged)} unchanged"]
+        out += [f"created {login} (password in {self.passwords_path}; ask them to change it)"
+                for login in self.created]
+        out += [f"updated {login}" for login in self.updated]
+        out += [f"{login}: reads and decides on {n} agreement DAG(s)" for login, n in self.dag_permissions.items()]
+        out += [f"warning: account manager {login} has no login in the people file; decisions on "
+                f"{', '.join(dags)} go to the escalation people only" for login, dags in
+                self.managers_without_login.items()]
+        out.append(f"identities for decision requests: {self.identities_path}")
+        return out
+
+
+def personal_role(login: str) -> str:
+    """The FAB role that holds one account manager's per-DAG permissions (FAB allows 64 characters)."""
+    import hashlib
+
+    name = f"{ACCOUNT_MANAGER_ROLE} {login}"
+    return name if len(name) <= 64 else f"{ACCOUNT_MANAGER_ROLE} {hashlib.sha1(login.encode()).hexdigest()[:16]}"
+
+
+def fab_in_use() -> bool:
+    """Whether Airflow's configuration (environment, airflow.cfg) names the FAB auth manager."""
+    from airflow.configuration import conf
+
+    from partnerops.settings import FAB_AUTH_MANAGER
+
+    return conf.get("core", "auth_manager", fallback="") == FAB_AUTH_MANAGER
+
+
+def set_fab_admin_password(login: str, password: str) -> bool:
+    """The FAB `admin` login (role Admin) with `password`; returns True when it was created."""
+    from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+
+    with get_application_builder() as appbuilder:
+        sm = appbuilder.sm
+        sm.sync_roles()
+        admin = sm.find_role("Admin")
+        user = sm.find_user(username=login)
+        if user is None:
+            sm.add_user(username=login, first_name="Airflow", last_name="Admin", email=f"{login}@localhost",
+                        role=admin, password=password)
+            return True
+        if admin not in user.roles:
+            user.roles = [*user.roles, admin]
+            sm.update_user(user)
+        sm.reset_password(user.id, password)
+        return False
+
+
+def _account_manager_base_permissions(sm: Any) -> list[tuple[str, str]]:
+    """Viewer's permissions without "read every DAG", plus answering Required Actions."""
+    from airflow.providers.fab.www.security import permissions as p
+
+    base = [perm for perm in sm.VIEWER_PERMISSIONS if perm != (p.ACTION_CAN_READ, p.RESOURCE_DAG)]
+    return base + [(p.ACTION_CAN_EDIT, p.RESOURCE_HITL_DETAIL), (p.ACTION_CAN_ACCESS_MENU, p.RESOURCE_HITL_DETAIL)]
+
+
+def _set_role_permissions(sm: Any, role_name: str, wanted: Iterable[tuple[str, str]]) -> Any:
+    """Make `role_name` hold exactly `wanted` (action, resource) permissions; returns the role."""
+    role = sm.add_role(role_name)
+    wanted = set(wanted)
+    have = {(perm.action.name, perm.resource.name): perm for perm in role.permissions}
+    for key in sorted(wanted - set(have)):
+        sm.add_permission_to_role(role, sm.create_permission(*key))
+    for key in sorted(set(have) - wanted):
+        sm.remove_permission_from_role(role, have[key])
+    return role
+
+
+def sync_fab(people: PeopleFile, entries: Sequence[Mapping[str, Any]], *, data_dir: Path,
+             passwords_path: Path) -> SyncReport:
+    """Generate the people file into FAB: roles, users and per-DAG permissions; idempotent.
+
+    Runs with Airflow's configuration (metadata database, FAB auth manager). Roles Admin, Op
+    and Viewer are Airflow's; AccountManager is Viewer without "every DAG", plus answering
+    Required Actions; each account manager also gets a personal role holding can_read and
+    can_edit on `DAG:<id>` of their agreements (the registry snapshot `entries`). A new user
+    gets a generated password in `passwords_path`; existing users keep theirs. People no
+    longer in the file are left as they are. Writes the identities snapshot last.
+    """
+    from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+    from airflow.providers.fab.www.security import permissions as p
+
+    owned = account_manager_dags(entries)
+    listed = people.by_login()
+    report = SyncReport([], [], [], {}, {login: dags for login, dags in owned.items() if login not in listed},
+                        identities_path(data_dir), passwords_path)
+    identities: dict[str, dict[str, str]] = {}
+    with get_application_builder() as appbuilder:
+        sm = appbuilder.sm
+        sm.sync_roles()  # Airflow's own roles (Admin, Op, Viewer, ...) and their permissions
+        _set_role_permissions(sm, ACCOUNT_MANAGER_ROLE, _account_manager_base_permissions(sm))
+        new = [person.login for person in people.people if sm.find_user(username=person.login) is None]
+        passwords = ensure_passwords(passwords_path, new) if new else {}
+        for person in people.people:
+            roles = [sm.find_role(person.role)]
+            if person.role == ACCOUNT_MANAGER_ROLE:
+                dags = owned.get(person.login, [])
+                wanted = [(action, p.resource_name(dag_id, p.RESOURCE_DAG))
+                          for dag_id in dags for action in (p.ACTION_CAN_READ, p.ACTION_CAN_EDIT)]
+                roles.append(_set_role_permissions(sm, personal_role(person.login), wanted))
+                report.dag_permissions[person.login] = len(dags)
+            first, _, last = person.name.partition(" ")
+            user = sm.find_user(username=person.login)
+            if user is None:
+                user = sm.add_user(username=person.login, first_name=first, last_name=last or "-",
+                                   email=person.login, role=roles, password=passwords[person.login])
+                report.created.append(person.login)
+            elif ({r.name for r in user.roles}, user.email, user.first_name, user.last_name, user.active) != (
+                    {r.name for r in roles}, person.login, first, last or "-", True):
+                user.roles, user.email, user.first_name, user.last_name, user.active = (
+                    roles, person.login, first, last or "-", True)
+                if not sm.update_user(user):
+                    raise UserError(f"{people.path}: could not update {person.login} in Airflow's user database")
+                report.updated.append(person.login)
+            else:
+                report.unchanged.append(person.login)
+            identities[person.login] = {"id": str(user.get_id()), "name": user.get_name()}
+    write_identities(report.identities_path, identities, [p_.login for p_ in people.people if p_.escalation])
+    return report

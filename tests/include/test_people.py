@@ -106,3 +106,24 @@ def test_simple_auth_manager_logins_one_per_account_manager(tmp_path: Path):
     assert first["admin"] == "kept" and len(first["li.na@partners.example.com"]) >= 12
     assert ensure_passwords(path, ["li.na@partners.example.com"]) == first, "re-running keeps the passwords"
     assert path.stat().st_mode & 0o077 == 0
+
+
+def test_users_sync_with_a_bad_file_is_a_located_error_without_traceback(tmp_path: Path, capsys):
+    from partnerops.cli import main
+
+    bad = tmp_path / "people.yaml"
+    bad.write_text("format_version: 1\npeople:\n  - email: li.na@partners.example.com\n    name: Li Na\n"
+                   "    role: Manager\n")
+    assert main(["users", "sync", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (f"error: {bad}:5: people[0].role: 'Manager' is not a role; use one of Admin, Op, "
+                           "Viewer, AccountManager")
+
+
+def test_users_sync_refuses_the_simple_auth_manager(tmp_path: Path, monkeypatch, capsys):
+    from partnerops.cli import main
+
+    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER", "airflow.api_fastapi.auth.managers.simple."
+                                                      "simple_auth_manager.SimpleAuthManager")
+    assert main(["users", "sync", str(REPO / "examples" / "people.yaml")]) == 1
+    assert "writes the people into the FAB auth manager" in capsys.readouterr().err
