@@ -71,7 +71,8 @@ def fab(admin_url: str, airflow_meta_template: str, tmp_path_factory: pytest.Tem
     af = AirflowRuntime(admin_url, metadata_url(admin_url, name), settings=settings, unpause_new_dags=False,
                         extra_env={"AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER})
     try:
-        af.migrate()  # FAB's own tables, on top of the cloned core schema
+        if not _has_fab_tables(metadata_url(admin_url, name)):
+            af.migrate()  # FAB's own tables (the template has them when the FAB provider was installed first)
         env = {**af.env, "AIRFLOW_ADMIN_PASSWORD": af.password}
         admin = _partnerops(env, "admin-password")
         assert admin.returncode == 0, admin.stderr[-3000:]
@@ -85,6 +86,17 @@ def fab(admin_url: str, airflow_meta_template: str, tmp_path_factory: pytest.Tem
     finally:
         af.stop(5)
         drop_database(admin_url, name)
+
+
+def _has_fab_tables(meta_url: str) -> bool:
+    import psycopg2
+
+    with psycopg2.connect(meta_url.replace("postgresql+psycopg2://", "postgresql://", 1)) as conn, \
+            conn.cursor() as cur:
+        cur.execute("select to_regclass('public.ab_user') is not null")
+        found = cur.fetchone()[0]
+    conn.close()
+    return found
 
 
 def _token_subject(token: str) -> str:
