@@ -127,6 +127,8 @@ TASK_STATES: dict[str, str] = {
     "at_risk": "deferred",
     "breached": "failed",
 }
+#: The decision form's Comment: the form refuses a blank one before it is sent (JSON schema).
+COMMENT_SCHEMA: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": r"\S"}
 #: Statuses for which the account manager is asked for a decision.
 DECISION_STATUSES = ("at_risk", "breached")
 #: Worst first: a commitment with several instances shows the worst of them.
@@ -636,7 +638,8 @@ class CommitmentDecisionOperator(HITLOperator):
 
     template_fields: Sequence[str] = ()
 
-    def __init__(self, *, agreement_id: str, brand_name: str, need: Mapping[str, Any], **kwargs: Any) -> None:
+    def __init__(self, *, agreement_id: str, brand_name: str, need: Mapping[str, Any],
+                 account_manager_email: str = "", **kwargs: Any) -> None:
         kwargs.setdefault("subject", f"Decision on {need.get('commitment_id')} ({agreement_id})")
         # A mapped task is built with the DAG's params (the trigger form's `as_of`); the form
         # the account manager fills in shows only the task's own params (source "task").
@@ -652,12 +655,38 @@ class CommitmentDecisionOperator(HITLOperator):
         )
         self.agreement_id = agreement_id
         self.brand_name = brand_name
+        self.account_manager_email = account_manager_email
         self.need = need
+
+    @property
+    def serialized_params(self) -> dict[str, dict[str, Any]]:
+        """The form the account manager fills in: the comment starts empty and must say something.
+
+        Only the form carries COMMENT_SCHEMA (the UI will not send an empty comment); the task's
+        own param stays a plain string, as Airflow validates it when the task starts, before
+        anyone has answered. A blank comment that reaches the task is refused by `Decision`.
+        """
+        params = super().serialized_params
+        if "comment" in params:
+            comment = params["comment"]
+            params["comment"] = {**comment, "value": None, "schema": {**(comment.get("schema") or {}),
+                                                                       **COMMENT_SCHEMA}}
+        return params
 
     def execute(self, context: Any) -> Any:
         from airflow.sdk.timezone import utcnow
 
+        from partnerops.people import decision_assignees, identities_path, read_identities
+        from partnerops.settings import get_settings
+
         need = self.need
+        # Only the agreement's account manager (and the escalation people) may answer; Airflow's
+        # API refuses anyone else. The ids are the auth manager's, from the identities snapshot.
+        self.assigned_users = decision_assignees(
+            {"account_manager": {"email": self.account_manager_email}},
+            read_identities(identities_path(get_settings().data_dir)))
+        self.log.info("asking %s", ", ".join(u["name"] for u in self.assigned_users) or
+                      "anyone who may edit this DAG (no people synced yet)")
         context["decision_label"] = need["commitment_id"]
         self.subject = (f"{self.brand_name}: {need['commitment_id']} is {_status_words(need['status'])} "
                         f"({self.agreement_id}, as of {need.get('as_of')})")
@@ -667,6 +696,10 @@ class CommitmentDecisionOperator(HITLOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         context["decision_label"] = self.need["commitment_id"]
+        if event.get("responded_by_user") is None:
+            # The window closed: the scheduler took the default ("No decision yet") with the
+            # form's defaults, which the comment's schema refuses; nothing is recorded anyway.
+            event = {**event, "params_input": {}}
         result = super().execute_complete(context, event)
         cid = self.need["commitment_id"]
         url = database_url()
@@ -762,6 +795,7 @@ def build_agreement_dag(entry: Mapping[str, Any], *, retry_delay: timedelta | No
                     _link(task, scorecard)
         decide = CommitmentDecisionOperator.partial(
             task_id=DECISION_TASK_ID, agreement_id=agreement_id, brand_name=entry["brand"]["name"],
+            account_manager_email=str(entry["account_manager"].get("email") or ""),
             map_index_template="{{ decision_label }}",
         ).expand(need=XComArg(read))
         _link(decide, scorecard)

@@ -10,8 +10,12 @@ Airflow 3 needs to run DAGs for real, with `airflow_environ()` plus:
   database for serve (kept, so runs and their history survive restarts);
 - `LocalExecutor`, and the API server on a chosen port, which also serves the Execution API
   that task processes talk to;
-- the simple auth manager's `admin` user (configured by `airflow_environ()`), whose password
-  is generated once into `<AIRFLOW_HOME>/simple_auth_manager_passwords.json`.
+- the simple auth manager's `admin` user (configured by `airflow_environ()`), and one login
+  per account manager of the registry snapshot (their email, role `user`): decisions record
+  a real person locally too. Passwords are generated once into
+  `<AIRFLOW_HOME>/simple_auth_manager_passwords.json`; the identities snapshot
+  (`partnerops.people`) assigns each decision request to the agreement's account manager,
+  with `admin` as the escalation login. A new account manager needs a restart.
 
 A metadata database can be cloned from a migrated template (`migrated_template`,
 `running_airflow(meta_template=...)`): tests migrate once per session, not once per runtime.
@@ -246,6 +250,33 @@ def _fernet_key(home: Path) -> str:
     return _stable_secret(home, "fernet_key", fernet=True)
 
 
+def _local_people(settings: Settings, env: dict[str, str]) -> dict[str, str]:
+    """Under the simple auth manager: one login per account manager; returns {login: password}.
+
+    Sets `[core] simple_auth_manager_users` in `env` and writes the identities snapshot.
+    Under another auth manager (FAB, `partnerops users sync`) nothing is done.
+    """
+    from partnerops.people import (
+        ensure_passwords,
+        identities_path,
+        simple_auth_identities,
+        simple_auth_users,
+        write_identities,
+    )
+    from partnerops.registry import read_registry
+    from partnerops.settings import SIMPLE_AUTH_MANAGER
+
+    if env.get("AIRFLOW__CORE__AUTH_MANAGER") != SIMPLE_AUTH_MANAGER:
+        return {}
+    entries = read_registry(settings.registry_path)
+    env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = simple_auth_users(entries, ADMIN_USER)
+    identities = simple_auth_identities(entries)
+    passwords = ensure_passwords(settings.airflow_passwords_file, list(identities))
+    identities[ADMIN_USER] = {"id": ADMIN_USER, "name": ADMIN_USER}
+    write_identities(identities_path(settings.data_dir), identities, [ADMIN_USER])
+    return {login: passwords[login] for login in identities if login != ADMIN_USER}
+
+
 def ensure_admin_password(settings: Settings, password: str | None = None) -> str:
     """The admin user's password in the simple auth manager's passwords file.
 
@@ -298,6 +329,7 @@ class AirflowRuntime:
         #: with it, component `<name>` runs in `<component_homes>/<name>` (cwd and AIRFLOW_HOME)
         self.component_homes = component_homes
         self.password = ensure_admin_password(self.settings)
+        self.people = _local_people(self.settings, self.env)
         # per-agreement runs write their summary as the run's note through the REST API, as admin
         self.env.setdefault(f"AIRFLOW_CONN_{AIRFLOW_API_CONN_ID.upper()}",
                             f"http://{ADMIN_USER}:{quote(self.password, safe='')}@127.0.0.1:{self.api_port}")
@@ -423,6 +455,19 @@ class AirflowRuntime:
             resp.raise_for_status()
             self._token = resp.json()["access_token"]
         return {"Authorization": f"Bearer {self._token}"}
+
+    def token_for(self, username: str, password: str) -> str:
+        """A REST API token for another login (e.g. an account manager's)."""
+        resp = httpx.post(f"{self.base_url}/auth/token", timeout=30,
+                          json={"username": username, "password": password})
+        if resp.status_code >= 400:
+            raise AirflowRuntimeError(f"login as {username}: HTTP {resp.status_code} {resp.text[:500]}")
+        return resp.json()["access_token"]
+
+    def api_as(self, token: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One REST API call with another login's token; the response as is (to check refusals)."""
+        return httpx.request(method, f"{self.base_url}/api/v2{path}", timeout=60,
+                             headers={"Authorization": f"Bearer {token}"}, **kwargs)
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         """One REST call; a GET is tried again (up to 3 times) when the server fails or does not answer."""
@@ -689,6 +734,9 @@ def serve(*, port: int = 8080, settings: Settings | None = None) -> int:
         meta_database = urlsplit(project_url).path.lstrip("/") + "_airflow"
         with running_airflow(project_url, meta_database=meta_database, settings=settings,
                              api_port=port, unpause_new_dags=False, parallelism=4) as af:
+            if af.people:
+                print(f"account managers (decisions): {len(af.people)} login(s), e.g. {min(af.people)}; "
+                      f"passwords in {settings.airflow_passwords_file}")
             print(f"\nAirflow UI: http://localhost:{port}\nlogin:      {ADMIN_USER} / {af.password}\n"
                   f"(password kept in {settings.airflow_passwords_file}; "
                   f"component logs in {af.log_dir})\nPress Ctrl-C to stop.", flush=True)

@@ -183,15 +183,46 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_admin_password(args: argparse.Namespace) -> int:
     from partnerops.airflow_runtime import ensure_admin_password
-    from partnerops.settings import AIRFLOW_ADMIN_USER, get_settings
+    from partnerops.settings import AIRFLOW_ADMIN_USER, FAB_AUTH_MANAGER, get_settings
 
     password = os.environ.get("AIRFLOW_ADMIN_PASSWORD", "")
     if not password.strip():
         raise UserError("AIRFLOW_ADMIN_PASSWORD is not set; set it to the Airflow UI password of "
                         f"`{AIRFLOW_ADMIN_USER}` (see .env.example)")
+    if os.environ.get("AIRFLOW__CORE__AUTH_MANAGER") == FAB_AUTH_MANAGER:
+        from partnerops.people import set_fab_admin_password
+
+        created = set_fab_admin_password(AIRFLOW_ADMIN_USER, password)
+        print(f"Airflow UI login `{AIRFLOW_ADMIN_USER}` (FAB, role Admin) {'created' if created else 'set'}")
+        return EXIT_OK
     settings = get_settings()
     ensure_admin_password(settings, password)
     print(f"Airflow UI login `{AIRFLOW_ADMIN_USER}` set in {settings.airflow_passwords_file}")
+    return EXIT_OK
+
+
+def _cmd_users_sync(args: argparse.Namespace) -> int:
+    from partnerops.people import fab_in_use, read_people_file, sync_fab
+    from partnerops.registry import read_registry
+    from partnerops.settings import get_settings
+
+    people = read_people_file(args.people_file)  # a bad file stops here, before Airflow is touched
+    if not fab_in_use():
+        raise UserError("`users sync` writes the people into the FAB auth manager, and Airflow's configuration "
+                        "names another (AIRFLOW__CORE__AUTH_MANAGER); run it where the deployment runs "
+                        "(docker-compose.yml). `make serve` gives every account manager a login by itself.")
+    settings = get_settings()
+    entries = read_registry(settings.registry_path)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        report = sync_fab(people, entries, data_dir=settings.data_dir, passwords_path=settings.airflow_passwords_file)
+    except SQLAlchemyError as exc:  # the metadata database unreachable or not migrated
+        raise UserError(f"Airflow's metadata database: {str(exc).splitlines()[0]} (run `airflow db migrate` "
+                        "first, with AIRFLOW__DATABASE__SQL_ALCHEMY_CONN set)") from None
+    print(f"{args.people_file}: {len(people.people)} people; {len(entries)} agreement(s) in the registry")
+    for line in report.lines():
+        print(line)
     return EXIT_OK
 
 
@@ -286,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("admin-password", _cmd_admin_password,
         "Set the Airflow UI login of `admin` (simple auth manager) from AIRFLOW_ADMIN_PASSWORD.")
+
+    p = add("users", lambda a: EXIT_USAGE, "Manage the people who use the Airflow UI (FAB auth manager).")
+    usersub = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    p = usersub.add_parser("sync", help="Generate the people file into FAB: roles, users, per-DAG permissions "
+                                        "(README, Security).")
+    p.add_argument("people_file", metavar="PEOPLE_FILE", help="e.g. examples/people.yaml")
+    p.set_defaults(func=_cmd_users_sync)
 
     add("dbt-manifest", _cmd_dbt_manifest, "Write the dbt manifest the commitment_tracking DAG renders from.")
 

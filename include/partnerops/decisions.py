@@ -70,10 +70,13 @@ class Decision:
 
 
 def _user_name(user: Any) -> str:
-    """`responded_by_user` of a HITL response: {"id", "name"} (or a plain string)."""
+    """The authenticated login in `responded_by_user` of a HITL response: {"id", "name"} (or a plain string).
+
+    The name is the login the person signed in with, their email (`partnerops.people`); the
+    id is the auth manager's own key (a number under FAB), kept only when there is no name.
+    """
     if isinstance(user, Mapping):
-        name, uid = str(user.get("name") or "").strip(), str(user.get("id") or "").strip()
-        return name if not uid or uid == name else f"{name} ({uid})" if name else uid
+        return str(user.get("name") or "").strip() or str(user.get("id") or "").strip()
     return str(user or "").strip()
 
 

@@ -304,8 +304,19 @@ def get_settings() -> Settings:
     )
 
 
-#: The Airflow UI's one user (role admin); its password is set by `partnerops admin-password`.
+#: The Airflow UI's administrator login; its password is set by `partnerops admin-password`.
 AIRFLOW_ADMIN_USER = "admin"
+#: The deployed setup's auth manager (FAB): roles, people and per-DAG permissions from
+#: `partnerops users sync` (`partnerops.people`).
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+#: Local runs (`make serve`, the tests, `partnerops airflow`) keep the simple auth manager:
+#: `admin`, plus one login per account manager of the registry that `AirflowRuntime` adds
+#: (`partnerops.people.simple_auth_users`).
+LOCAL_AUTH_CONFIG: dict[str, str] = {
+    "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_ADMIN_USER}:admin",
+}
 
 #: Airflow's configuration that does not depend on the host: the same keys and values for
 #: local runs (`airflow_environ`), docker-compose.yml's `x-airflow-common` environment and
@@ -319,10 +330,10 @@ AIRFLOW_CONFIG: dict[str, str] = {
     # ... but the project's operators at INFO, and no "XCom not found" noise (LOG_NAMESPACE_LEVELS)
     "AIRFLOW__LOGGING__NAMESPACE_LEVELS": LOG_NAMESPACE_LEVELS,
     "AIRFLOW__API__EXPOSE_CONFIG": "False",
-    # The UI login: the simple auth manager with one `admin` user, whose password is kept in
-    # the passwords file (`airflow_environ`); `partnerops admin-password` sets it.
-    "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_ADMIN_USER}:admin",
+    # The UI login: the FAB auth manager; `partnerops admin-password` sets the `admin` login
+    # and `partnerops users sync` the people (README, "Security"). Local runs replace it with
+    # the simple auth manager (LOCAL_AUTH_CONFIG).
+    "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
     # Cosmos WATCHER: back up the producer's XComs to a Variable only when it fails. Its
     # default re-writes the whole, growing backup through the API on every dbt event.
     "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
@@ -357,13 +368,15 @@ AIRFLOW_PATH_KEYS: tuple[str, ...] = (
 )
 
 
-def airflow_environ(settings: Settings, database_url: str | None = None) -> dict[str, str]:
+def airflow_environ(settings: Settings, database_url: str | None = None, *, local_auth: bool = True
+                    ) -> dict[str, str]:
     """Environment for running Airflow against this project, with no `~/airflow`.
 
     `AIRFLOW_CONFIG` (examples off, telemetry off, the ops time zone, the login) plus the
     paths of this host (`AIRFLOW_PATH_KEYS`): Airflow keeps its home (logs, the UI's
     passwords file) under the data folder and reads DAGs and plugins from the repository.
     The project database is exposed as the Airflow connection `partnerops_db`.
+    `local_auth`: the simple auth manager (LOCAL_AUTH_CONFIG) instead of the deployed FAB.
     """
     paths = {
         "AIRFLOW_HOME": str(settings.airflow_home),
@@ -379,7 +392,7 @@ def airflow_environ(settings: Settings, database_url: str | None = None) -> dict
         "PARTNEROPS_STATE_BASE": settings.state_base,
         "PARTNEROPS_AGREEMENTS_INBOX": str(settings.agreements_inbox),
     }
-    env = {**paths, **AIRFLOW_CONFIG}
+    env = {**paths, **AIRFLOW_CONFIG, **(LOCAL_AUTH_CONFIG if local_auth else {})}
     url = database_url or settings.database_url
     if url:
         env["PARTNEROPS_DATABASE_URL"] = url

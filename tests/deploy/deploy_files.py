@@ -80,8 +80,8 @@ def image_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 def expected_airflow_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """`airflow_environ()` for the image's layout, without the database URL (a secret)."""
-    return airflow_environ(image_settings(monkeypatch))
+    """`airflow_environ()` for the image's layout (the deployed FAB login), without the database URL (a secret)."""
+    return airflow_environ(image_settings(monkeypatch), local_auth=False)
 
 
 def secret_literals(text: str, where: str) -> list[str]:

@@ -341,6 +341,34 @@ def test_the_decision_form_asks_only_for_the_comment_not_the_dags_as_of(entry):
     assert list(decision_task.serialized_params) == ["comment"]
 
 
+def _decision_task(entry):
+    mapped = ad.build_agreement_dag(entry).get_task(ad.DECISION_TASK_ID)
+    need = {"commitment_id": "c", "status": "breached", "instances": [], "as_of": "2026-11-24"}
+    return mapped.unmap({"need": need})
+
+
+def test_the_decision_form_refuses_a_blank_comment_before_it_is_sent(entry):
+    import jsonschema
+
+    form = _decision_task(entry).serialized_params["comment"]
+    assert form["value"] is None, "the form starts empty: the UI asks for it (a required field)"
+    for blank in ("", "   ", "\t\n", None):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(blank, form["schema"])
+    jsonschema.validate("agreed in the QBR", form["schema"])
+    # the task's own param stays valid before anyone answers (Airflow checks it when the task starts)
+    task = _decision_task(entry)
+    assert task.params.validate() == {"comment": ""}
+
+
+def test_the_window_closing_records_nothing_and_does_not_fail(entry, db_url, monkeypatch):
+    monkeypatch.setenv("PARTNEROPS_DATABASE_URL", db_url)
+    task = _decision_task(entry)
+    timed_out = {"chosen_options": [ad.NO_DECISION], "params_input": {"comment": None},
+                 "responded_at": datetime.now(UTC), "responded_by_user": None, "timedout": True}
+    assert task.execute_complete({}, timed_out) == {"decision": None}
+
+
 def test_scorecard_fails_the_run_only_on_a_pipeline_failure():
     scorecard = ad.ScorecardOperator(task_id="scorecard", agreement_id="A")
     statuses = _statuses(b=[("term", "breached")], d=[("term", "delivered")])

@@ -81,12 +81,23 @@ def test_the_time_zones_are_one_setting_each_and_everything_reads_them() -> None
 
 def test_airflow_environ_is_the_one_definition_plus_this_hosts_paths(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from partnerops.settings import AIRFLOW_CONFIG, AIRFLOW_PATH_KEYS
+    from partnerops.settings import (
+        AIRFLOW_CONFIG,
+        AIRFLOW_PATH_KEYS,
+        FAB_AUTH_MANAGER,
+        LOCAL_AUTH_CONFIG,
+        SIMPLE_AUTH_MANAGER,
+    )
 
     monkeypatch.setenv("PARTNEROPS_DATA_DIR", str(tmp_path))
+    deployed = airflow_environ(get_settings(), local_auth=False)
+    assert list(deployed) == [*AIRFLOW_PATH_KEYS, *AIRFLOW_CONFIG]
+    assert {k: deployed[k] for k in AIRFLOW_CONFIG} == AIRFLOW_CONFIG
+    assert deployed["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER
+    # local runs: the same, with the simple auth manager instead of FAB
     env = airflow_environ(get_settings())
-    assert list(env) == [*AIRFLOW_PATH_KEYS, *AIRFLOW_CONFIG]
-    assert {k: env[k] for k in AIRFLOW_CONFIG} == AIRFLOW_CONFIG
+    assert env == {**deployed, **LOCAL_AUTH_CONFIG}
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"] == SIMPLE_AUTH_MANAGER
     assert all(env[k].startswith("/") or str(tmp_path) in env[k] for k in AIRFLOW_PATH_KEYS)
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] == str(
         tmp_path / "airflow" / "simple_auth_manager_passwords.json")

@@ -185,6 +185,10 @@ class AgreementRun:
     next_run: DagRunResult
     overlapping_run: DagRunResult
     first_run_state_while_overlapping_ran: str
+    account_manager: str
+    assigned_users: list[dict]
+    other_account_manager: str
+    refused: tuple[int, str]
 
 
 def _pick_agreement(url: str, as_of: str, entries: list[dict]) -> tuple[dict, str, set[str]]:
@@ -227,7 +231,8 @@ def agreement_run(airflow_runtime: AirflowRuntime, tracking_project: TrackingPro
     1. The run is triggered by hand with a decision window of DECISION_WINDOW_MINUTES; once
        every commitment task has settled (at-risk ones deferred), their states are read.
     2. The Required Action about a breached commitment is answered through the REST API as the
-       UI does (Waive, with a comment, as `admin`).
+       UI does: first by another account manager (refused), then by the agreement's own account
+       manager (Waive, with a comment), each logged in as themselves.
     3. While the window is still open, commitment tracking is computed again for the same date:
        the `dbt build` the tracking DAG runs (the DAG itself is tested by `tracked`), with the
        decision dated to that day.
@@ -259,8 +264,14 @@ def agreement_run(airflow_runtime: AirflowRuntime, tracking_project: TrackingPro
         agreement_runs.wait_until(lambda: af.api("GET", f"/dags/{dag_id}/dagRuns/{overlap_id}")["state"] != "queued",
                                   timeout=120, what="the overlapping run to start")
         first_state = af.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
-        af.api("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ad.DECISION_TASK_ID}/{map_index}/hitlDetails",
-               json={"chosen_options": ["Waive"], "params_input": {"comment": agreement_runs.WAIVER_COMMENT}})
+        detail = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ad.DECISION_TASK_ID}/{map_index}/hitlDetails"
+        assigned = af.api("GET", detail)["assigned_users"]
+        waiver = {"chosen_options": ["Waive"], "params_input": {"comment": agreement_runs.WAIVER_COMMENT}}
+        manager = entry["account_manager"]["email"].lower()
+        other = min(login for login in af.people if login != manager)
+        refusal = af.api_as(af.token_for(other, af.people[other]), "PATCH", detail, json=waiver)
+        answer = af.api_as(af.token_for(manager, af.people[manager]), "PATCH", detail, json=waiver)
+        assert answer.status_code == 200, answer.text
 
         def decision_state() -> str | None:
             state = next(t["state"] for t in agreement_runs.decision_tasks(af, dag_id, run_id)
@@ -284,4 +295,6 @@ def agreement_run(airflow_runtime: AirflowRuntime, tracking_project: TrackingPro
                         decision_task_count=decision_task_count, result=result, final=final,
                         waived_commitment=commitment_id, waived_instances=instance_ids, decision_state=decided,
                         next_run=next_run, overlapping_run=overlapping_run,
-                        first_run_state_while_overlapping_ran=first_state)
+                        first_run_state_while_overlapping_ran=first_state, account_manager=manager,
+                        assigned_users=assigned, other_account_manager=other,
+                        refused=(refusal.status_code, refusal.text))

@@ -3,7 +3,8 @@
 Under the running-scheduler harness: the shared per-agreement run (`agreement_run` in
 conftest.py) asks for decisions on its breached and at-risk commitments (human-in-the-loop,
 Required Actions); the account manager's answer is given through Airflow's REST API as the UI
-does (PATCH .../hitlDetails, logged in as `admin`). Here: the decision row (who, when, why);
+does (PATCH .../hitlDetails, logged in as the agreement's account manager, after another
+account manager was refused). Here: who may answer, the decision row (who, when, why);
 after commitment tracking is computed again for the same date (the tracking DAG's `dbt
 build`), the commitment `waived` in the status mart and in its status history; and green in
 the agreement's next run.
@@ -18,14 +19,25 @@ from db_query import query
 pytestmark = pytest.mark.integration
 
 
+def test_only_the_agreements_account_manager_may_decide(agreement_run):
+    run = agreement_run
+    # the request is assigned to the account manager, and to admin (the local escalation login)
+    assert [u["id"] for u in run.assigned_users] == [run.account_manager, "admin"]
+    status, body = run.refused
+    assert status == 403, body
+    assert f"User={run.other_account_manager}" in body and "not a respondent" in body
+    assert run.decision_state == "success", "the account manager's own answer went through"
+
+
 def test_the_answer_is_recorded_with_who_when_and_why(agreement_run, tracking_project):
     run = agreement_run
     assert run.decision_state == "success"
-    rows = query(tracking_project.url, """select decision, comment, decided_by, decided_at is not null
-                                             from raw.commitment_decisions
+    rows = query(tracking_project.url, """select decision, comment, decided_by, decided_at, recorded_at
+                                            from raw.commitment_decisions
                                             where agreement_id = %s and commitment_id = %s""",
-                 (run.entry["agreement_id"], run.waived_commitment))
-    assert rows == [("waive", WAIVER_COMMENT, "admin", True)] * len(run.waived_instances)
+                  (run.entry["agreement_id"], run.waived_commitment))
+    assert [r[:3] for r in rows] == [("waive", WAIVER_COMMENT, run.account_manager)] * len(run.waived_instances)
+    assert all(r[3] is not None and r[3].tzinfo is not None for r in rows), "the time of the answer"
 
 
 def test_the_next_tracking_run_shows_the_commitment_waived(agreement_run, tracking_project, tracked):
@@ -33,7 +45,8 @@ def test_the_next_tracking_run_shows_the_commitment_waived(agreement_run, tracki
     after = {r[2]: (r[3], r[4]) for r in instances(url, tracked.as_of)
              if r[:2] == (run.entry["agreement_id"], run.waived_commitment)}
     assert {iid: after[iid][0] for iid in run.waived_instances} == dict.fromkeys(run.waived_instances, "waived")
-    assert all(after[iid][1].startswith("waived by admin: Brand") for iid in run.waived_instances), after
+    assert all(after[iid][1].startswith(f"waived by {run.account_manager}: Brand")
+               for iid in run.waived_instances), after
     # the status history (dbt snapshot) records the change
     [(waived,)] = query(url, """select count(*) from snapshots.commitment_status_snapshots
                                   where commitment_instance_id = any(%s) and status = 'waived'""",
