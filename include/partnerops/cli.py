@@ -144,9 +144,11 @@ def _cmd_bench_warning(args: argparse.Namespace) -> int:
     shares = tuple(float(s) for s in args.shares.split(",")) if args.shares else None
     if shares is not None and not all(0 < s <= 1 for s in shares):
         raise UserError(f"--shares must be shares of the window between 0 and 1, got {args.shares}")
-    figures, best = run_bench_warning(brands=args.brands, scale=args.scale, **({"shares": shares} if shares else {}))
-    print(render_table(figures, best))
-    print(f"best warning point: {best:g} of the window (highest F1 of the misses flagged ahead and the precision)")
+    result = run_bench_warning(brands=args.brands, scale=args.scale, **({"shares": shares} if shares else {}),
+                               workdir=Path(args.workdir) if args.workdir else None, database=args.database)
+    print(render_table(result.figures, result.built_share))
+    print(f"best warning point: {result.best:g} of the window (highest F1 of the misses flagged ahead and the "
+          f"precision); the mart was built at {result.built_share:g}, the default")
     return EXIT_OK
 
 
@@ -267,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=0.002,
                    help="order volume as a fraction of the reference 300,000 orders a day (default 0.002)")
     p.add_argument("--shares", metavar="S,S,...", help="warning points to compare (default 0.5,0.75,0.85,0.95)")
+    p.add_argument("--workdir", metavar="DIR", help="keep the simulated files here (resumable; default: temporary)")
+    p.add_argument("--database", metavar="NAME",
+                   help="use (or create) this database on the server and keep it (resumable; default: throwaway)")
 
     p = add("calendar", _cmd_calendar, "Fill the business calendar (China, with make-up working days).")
     p.add_argument("--years", required=True, help="e.g. 2026, 2025-2027 or 2025,2027")

@@ -5,6 +5,8 @@ throwaway database, the whole term is simulated (per-day files, so each row is k
 day its file arrives) with the ground truth beside it, everything is loaded once, and one
 full-refresh `dbt build` of the status mart computes every as-of date of the term from what was
 known on that date (the marts' `known_by` rule), which is what a daily run would have shown.
+The mart is built once, at the default warning point; the other warning points of the sweep are
+derived from it by the same rule (`at_risk_from`), checked against the mart at the default.
 Then, for each commitment instance:
 
 - **at risk**: the first as-of date it read `at_risk` before its due date;
@@ -26,6 +28,7 @@ that share and reports each, so the default is picked from the figures.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,7 +36,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-__all__ = ["SWEEP_SHARES", "WarningFigures", "best_share", "early_warning", "render_table", "run_bench_warning"]
+__all__ = ["SWEEP_SHARES", "BenchResult", "Schedule", "WarningFigures", "at_risk_from", "best_share", "early_warning",
+           "render_table", "run_bench_warning"]
 
 #: The warning points (shares of the window elapsed) the benchmark compares.
 SWEEP_SHARES = (0.5, 0.75, 0.85, 0.95)
@@ -156,8 +160,35 @@ def render_table(figures: Mapping[float, WarningFigures], chosen: float) -> str:
 # -- the replay -------------------------------------------------------------------------------------------
 
 
-def _flags(url: str, start: date, end: date, *, burn: bool = True) -> tuple[dict[Key, date], dict[Key, date]]:
-    """First at-risk date before due, and first burn-rate alert (if `burn`), per instance, from the status mart."""
+@dataclass(frozen=True)
+class Schedule:
+    """What the sweep needs of a deliverable or recurring instance: its window, and when evidence was first known."""
+
+    opens: date
+    due: date
+    first_known: date | None  # first as-of date with evidence known (any status but pending / at risk / lacking)
+
+
+def at_risk_from(schedules: Mapping[Key, Schedule], share: float) -> dict[Key, date]:
+    """The first as-of date each instance reads at risk before its due date, were its warning point `share`.
+
+    The deliverable rule (int_deliverables_judged): at risk from the warning point,
+    `opens + ceil(share x (due - opens))` (int_commitment_instances_scheduled), while no
+    evidence is known. The benchmark checks this against the status mart built at the
+    default share and reports any instance where they differ.
+    """
+    out = {}
+    for key, s in schedules.items():
+        warn = s.opens + timedelta(days=math.ceil(round(share * (s.due - s.opens).days, 9)))
+        if warn < s.due and (s.first_known is None or warn < s.first_known):
+            out[key] = warn
+    return out
+
+
+def _history(url: str, start: date, end: date, *, burn: bool = True
+             ) -> tuple[dict[Key, date], dict[Key, Schedule], dict[Key, date]]:
+    """From the status mart: the first at-risk date before due, the schedules of deliverable and recurring
+    instances, and the first burn-rate alert (if `burn`), per instance."""
     from partnerops.alerts.rules import burn_rate
     from partnerops.alerts.status import load_status_rows
     from partnerops.db import connect
@@ -168,6 +199,13 @@ def _flags(url: str, start: date, end: date, *, burn: bool = True) -> tuple[dict
                         where status = 'at_risk' and as_of_date < due_date and as_of_date between %s and %s
                         group by 1, 2, 3""", (start, end))
         at_risk = {(a, c, k): d for a, c, k, d in cur.fetchall()}
+        cur.execute("""select agreement_id, commitment_id, instance_key, min(opens_date), min(due_date),
+                              min(as_of_date) filter (where evidence_count > 0)
+                         from marts.commitment_statuses
+                        where kind in ('deliverable', 'recurring') and status <> 'superseded'
+                          and as_of_date between %s and %s
+                        group by 1, 2, 3""", (start, end))
+        schedules = {(a, c, k): Schedule(o, d, f) for a, c, k, o, d, f in cur.fetchall()}
         alerts: dict[Key, date] = {}
         day = start
         while burn and day <= end:
@@ -175,22 +213,39 @@ def _flags(url: str, start: date, end: date, *, burn: bool = True) -> tuple[dict
                 if row.kind in ("quota", "threshold") and row.instance not in alerts and burn_rate(row, day):
                     alerts[row.instance] = day
             day += timedelta(days=1)
-    return at_risk, alerts
+    return at_risk, schedules, alerts
 
 
-def run_bench_warning(*, brands: int = 160, scale: float = 0.001, year: int = 2026,
+@dataclass
+class BenchResult:
+    figures: dict[float, WarningFigures]
+    best: float
+    built_share: float
+    rule_mismatches: int  # instances where the derived at-risk date differs from the mart's at the built share
+    instances: int
+    seconds: dict[str, float]
+
+
+def run_bench_warning(*, brands: int = 40, scale: float = 0.002, year: int = 2026,
                       shares: Sequence[float] = SWEEP_SHARES, lead_days: int = LEAD_DAYS, seed: int = 2015,
-                      workdir: Path | None = None, keep: bool = False) -> tuple[dict[float, WarningFigures], float]:
-    """Simulate, load and replay a year in a throwaway database; the figures per warning point, and the best."""
+                      workdir: Path | None = None, database: str | None = None) -> BenchResult:
+    """Simulate, load and replay a year; the figures per warning point, and the best.
+
+    With `workdir` and `database` the run can be resumed (files already simulated and loaded are
+    kept, the database is not dropped); without, both are throwaway.
+    """
     import os
+    import shutil
     import tempfile
 
+    from partnerops.agreements.model import DEFAULT_WARNING_ELAPSED_SHARE
     from partnerops.agreements.sample import write_sample_corpus
     from partnerops.calendar import ensure_calendar
-    from partnerops.db import connect, create_database, database_url, drop_database, with_database
+    from partnerops.db import create_database, database_url, drop_database, with_database
     from partnerops.dbt import run_dbt
+    from partnerops.evidence.feeds import FEED_NAMES
     from partnerops.evidence.ground_truth import read_ground_truth
-    from partnerops.evidence.load import find_feed_files, load_files
+    from partnerops.evidence.load import load_files, pending_files
     from partnerops.evidence.simulate import agreements_from_database, simulate
     from partnerops.intake import run_intake
     from partnerops.migrations import upgrade
@@ -198,51 +253,56 @@ def run_bench_warning(*, brands: int = 160, scale: float = 0.001, year: int = 20
 
     settings = get_settings()
     server = database_url(settings)
-    name = f"partnerops_bench_warning_{os.getpid()}"
+    name = database or f"partnerops_bench_warning_{os.getpid()}"
     work = Path(workdir or tempfile.mkdtemp(prefix="bench-warning-"))
-    create_database(server, name)
+    create_database(server, name, exist_ok=database is not None)
     url = with_database(server, name)
     clock = time.monotonic()
+    seconds: dict[str, float] = {}
 
-    def say(msg: str) -> None:
-        print(f"[{time.monotonic() - clock:6.1f} s] {msg}", flush=True)
+    def step(label: str, started: float, msg: str) -> None:
+        seconds[label] = time.monotonic() - started
+        print(f"[{time.monotonic() - clock:6.1f} s] {msg} ({seconds[label]:.1f} s)", flush=True)
 
     try:
+        t = time.monotonic()
         upgrade(url)
         corpus = work / "agreements"
         write_sample_corpus(corpus, brands=brands, groups=max(1, brands * 110 // 160), seed=seed, year=year)
-        print(run_intake([corpus], database_url=url, triggered_by="bench-warning", settings=settings).summary())
+        run_intake([corpus], database_url=url, triggered_by="bench-warning", settings=settings)
         ensure_calendar(url)
         agreements = agreements_from_database(url)
         term_start = min(a.term_start for a in agreements)
         term_end = max(a.term_end for a in agreements)
         replay_end = term_end + timedelta(days=20)  # late deliveries and breaches after the term's last dues
         truth_path = work / "ground_truth.csv"
-        simulated = simulate(agreements, start=term_start, end=replay_end, out=work / "inbox", seed=seed, scale=scale,
-                             ground_truth=truth_path)
-        say(simulated.summary())
-        files = [f.path for f in find_feed_files([work / "inbox"])[0] if f.delivery_date <= replay_end]
-        say(load_files(files, database_url=url, triggered_by="bench-warning").summary())
+        if not truth_path.exists():
+            simulated = simulate(agreements, start=term_start, end=replay_end, out=work / "inbox", seed=seed,
+                                 scale=scale, ground_truth=truth_path)
+            step("simulate", t, simulated.summary())
+        t = time.monotonic()
+        files = [f.path for feed in FEED_NAMES
+                 for f in pending_files(work / "inbox" / feed, feed, url, up_to=replay_end)]
+        step("load", t, load_files(files, database_url=url, triggered_by="bench-warning").summary())
+        t = time.monotonic()
+        run_dbt(["run", "--full-refresh", "--quiet", "--select", "+commitment_statuses", "+commitments"],
+                as_of=replay_end, url=url, vars={"history_start": term_start.isoformat()}, capture=True,
+                target_path=work / "target")
+        step("dbt", t, f"status mart built for every as-of date {term_start}..{replay_end} (one full refresh)")
+        t = time.monotonic()
+        built_at_risk, schedules, burn = _history(url, term_start, replay_end)
         truth = read_ground_truth(truth_path)
-        figures: dict[float, WarningFigures] = {}
-        burn: dict[Key, date] = {}
-        for share in shares:
-            with connect(url) as conn, conn.cursor() as cur:  # as if every commitment kept the default
-                cur.execute("update raw.commitments set warning_elapsed_share = %s", (share,))
-                conn.commit()
-            run_dbt(["run", "--full-refresh", "--quiet", "--select", "+commitment_statuses", "+commitments"],
-                    as_of=replay_end, url=url, vars={"history_start": term_start.isoformat()}, capture=True,
-                    target_path=work / "target")
-            say(f"warning point {share:g}: status mart rebuilt for every as-of date {term_start}..{replay_end}")
-            at_risk, burn_found = _flags(url, term_start, replay_end, burn=not figures)
-            burn = burn if figures else burn_found  # quotas and thresholds have no warning point
-            figures[share] = early_warning(truth, at_risk, burn, replay_end=replay_end, lead_days=lead_days)
-            say(f"warning point {share:g}: figures computed")
-        return figures, best_share(figures)
+        built = DEFAULT_WARNING_ELAPSED_SHARE
+        derived = at_risk_from(schedules, built)
+        mismatches = sum(derived.get(k) != built_at_risk.get(k) for k in schedules)
+        figures = {share: early_warning(truth, at_risk_from(schedules, share) if share != built else built_at_risk,
+                                        burn, replay_end=replay_end, lead_days=lead_days)
+                   for share in sorted({*shares, built})}
+        step("figures", t, f"replayed {(replay_end - term_start).days + 1} as-of dates; "
+             f"{mismatches} of {len(schedules)} at-risk dates derived for the sweep differ from the mart's")
+        return BenchResult(figures, best_share(figures), built, mismatches, len(schedules), seconds)
     finally:
-        if not keep:
+        if database is None:
             drop_database(server, name)
-            import shutil
-
-            if workdir is None:
-                shutil.rmtree(work, ignore_errors=True)
+        if workdir is None:
+            shutil.rmtree(work, ignore_errors=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from partnerops.warning_bench import WarningFigures, best_share, early_warning, render_table
+from partnerops.warning_bench import Schedule, WarningFigures, at_risk_from, best_share, early_warning, render_table
 
 D = date.fromisoformat
 END = D("2026-12-31")
@@ -67,3 +67,13 @@ def test_the_best_share_balances_warning_ahead_and_precision():
     table = render_table(figures, 0.75)
     assert "| 0.75 (default) | 10 | 100% | 80% | 7 | 45% (9/20)" in table
     assert table.count("(default)") == 1
+
+
+def test_the_swept_warning_point_follows_the_deliverable_rule():
+    schedules = {_key("quiet"): Schedule(D("2026-01-01"), D("2026-01-11"), None),  # 10-day window
+                 _key("delivered-early"): Schedule(D("2026-01-01"), D("2026-01-11"), D("2026-01-05")),
+                 _key("delivered-later"): Schedule(D("2026-01-01"), D("2026-01-11"), D("2026-01-10"))}
+    assert at_risk_from(schedules, 0.75) == {_key("quiet"): D("2026-01-09"), _key("delivered-later"): D("2026-01-09")}
+    assert at_risk_from(schedules, 0.5) == {_key("quiet"): D("2026-01-06"), _key("delivered-later"): D("2026-01-06")}
+    assert at_risk_from(schedules, 0.85) == {_key("quiet"): D("2026-01-10")}
+    assert at_risk_from(schedules, 0.95) == {}  # the warning point on the due date warns of nothing before it
