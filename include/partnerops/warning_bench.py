@@ -285,6 +285,7 @@ def run_bench_warning(*, brands: int = 40, scale: float = 0.002, year: int = 202
                  for f in pending_files(work / "inbox" / feed, feed, url, up_to=replay_end)]
         step("load", t, load_files(files, database_url=url, triggered_by="bench-warning").summary())
         t = time.monotonic()
+        run_dbt(["seed", "--quiet"], url=url, capture=True, target_path=work / "target")
         run_dbt(["run", "--full-refresh", "--quiet", "--select", "+commitment_statuses", "+commitments"],
                 as_of=replay_end, url=url, vars={"history_start": term_start.isoformat()}, capture=True,
                 target_path=work / "target")
