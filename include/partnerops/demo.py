@@ -46,7 +46,8 @@ def run_demo(*, full_scale: bool = False) -> int:
 
         print(f"Airflow renders one task per dbt model from {build_manifest(settings, url)}")
 
-        _step("Evidence: 30 days of feeds simulated for the agreements and loaded (partnerops simulate / load)")
+        _step("Evidence: the feeds from the terms' start simulated for the agreements and loaded "
+              "(partnerops simulate / load)")
         from partnerops.evidence.demo import simulate_and_load
 
         simulate_and_load(url, settings=settings, full_scale=full_scale)

@@ -160,8 +160,31 @@ def demo_tracking(url: str, as_of: date | None = None) -> StatusReport:
     report = fetch_statuses(url, as_of=as_of)
     for line in summary_lines(report.rows):
         print(line)
+    lacking = sum(r.status == "insufficient_data" for r in report.rows)
+    print(f"insufficient_data: {lacking} of {len(report.rows)} instances "
+          f"({lacking / max(len(report.rows), 1):.1%}): only where a feed is really missing or stale")
+    print_attention_queue(url, as_of)
     run_dbt(["docs", "generate", "--quiet"], as_of=as_of, url=url, capture=True)
     index = get_settings().dbt_project_dir / "target" / "index.html"
     print(f"dbt docs for account managers: {index}")
     print(f"one agreement: partnerops status --agreement {report.rows[0].agreement_id}" if report.rows else "")
     return report
+
+
+def print_attention_queue(url: str, as_of: date, top: int = 10) -> None:
+    """The top of the Partnerships view's attention queue (at risk or breached, most urgent first)."""
+    from partnerops.ui.queries import attention_queue
+
+    with connect(url) as conn, conn.cursor() as cur:
+        page = attention_queue(cur, as_of, limit=top)
+    waiting = sum(r["awaiting_decision"] for r in page.rows)
+    print(f"\nattention queue as of {as_of}: {page.total} instance(s) at risk or breached; the top {len(page.rows)} "
+          f"({waiting} awaiting a decision):")
+    for r in page.rows:
+        days = r["days_to_due"]
+        when = f"due in {days} d" if days is not None and days >= 0 else f"{-days} d late" if days is not None else ""
+        print(f"  {r['status']:<9} {r['obligor']:<8} {r['agreement_id']} {r['commitment_id']} {r['instance_key']}"
+              f"  {when}{'  awaiting decision' if r['awaiting_decision'] else ''}")
+        if r["status_reason"]:
+            print(f"            {r['status_reason'][:110]}")
+    print("all of it, with links to decide: the Partnerships view's Attention queue (make serve)")

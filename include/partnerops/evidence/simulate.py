@@ -40,6 +40,7 @@ import holidays
 
 from partnerops.agreements.model import Agreement, Commitment, agreement_from_document
 from partnerops.evidence.feeds import FEEDS, feed_file_name
+from partnerops.evidence.ground_truth import Occasion, ThresholdTerms, ground_truth_rows, write_ground_truth
 
 __all__ = ["Faults", "SimulationReport", "agreements_from_database", "agreements_from_sample",
            "reference_orders_per_day", "season_factor", "simulate"]
@@ -102,6 +103,9 @@ class SimulationReport:
     end: date
     files: list[Path] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # rows written per feed
+    # per (brand, order date): orders made, shipped after 48 h, taken in O2O stores (the ground truth)
+    daily: dict[tuple[str, date], list[int]] = field(default_factory=dict)
+    ground_truth: Path | None = None
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -287,24 +291,38 @@ def _brands(agreements: list[Agreement], seed: int, late_shipment: float) -> lis
 
 
 class _Files:
-    """The open files of one business date, by (feed, delivery date); all closed with the date."""
+    """The open files of one business date, by (feed, delivery date); all closed with the date.
 
-    def __init__(self, out: Path, business_date: date, report: SimulationReport):
+    Rows due by `batch_until` go to one file per feed and month instead (`batches`, kept open
+    across dates and closed by the caller), delivered at the month's end (at most
+    `batch_until`): fewer, larger files, all known by `batch_until`.
+    """
+
+    def __init__(self, out: Path, business_date: date, report: SimulationReport,
+                 batch_until: date | None = None, batches: dict[tuple[str, date], IO[str]] | None = None):
         self.out = out
         self.business_date = business_date
         self.report = report
         self.handles: dict[tuple[str, date], IO[str]] = {}
+        self.batch_until = batch_until
+        self.batches = batches if batches is not None else {}
 
     def get(self, feed: str, delivered: date) -> IO[str]:
-        handle = self.handles.get((feed, delivered))
+        if self.batch_until is not None and delivered <= self.batch_until:
+            month_end = (delivered.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+            return self._open(self.batches, feed, min(month_end, self.batch_until), f"month-{delivered:%Y-%m}")
+        return self._open(self.handles, feed, delivered, f"from-{self.business_date.isoformat()}")
+
+    def _open(self, handles: dict[tuple[str, date], IO[str]], feed: str, delivered: date, part: str) -> IO[str]:
+        handle = handles.get((feed, delivered))
         if handle is None:
             folder = self.out / feed
             folder.mkdir(parents=True, exist_ok=True)
-            path = folder / feed_file_name(feed, delivered, f"from-{self.business_date.isoformat()}")
+            path = folder / feed_file_name(feed, delivered, part)
             handle = path.open("w", encoding="utf-8", newline="\n", buffering=1 << 20)
             if FEEDS[feed].default_format == "csv":
                 handle.write(",".join(FEEDS[feed].column_names) + "\n")
-            self.handles[(feed, delivered)] = handle
+            handles[(feed, delivered)] = handle
             self.report.files.append(path)
         return handle
 
@@ -412,16 +430,22 @@ def _orders_and_shipments(day: date, brands: list[_Brand], files: _Files, seed: 
             first = seq[brand.number]
             seq[brand.number] += n
             bid = brand.brand_id
+            tally = report.daily.setdefault((bid, day), [0, 0, 0])  # orders, shipped after 48 h, O2O
+            tally[0] += n
             for i, ordered_s in enumerate(seconds, first + 1):
                 order_id = f"O{stamp}{bid}{i:07d}"
                 k = int(rand() * _LOOKUP)
+                customer = int(brand.customers * rand() ** 3)
+                channel = brand.channels[int(rand() * _LOOKUP)]
+                tally[2] += channel == "o2o_store"
                 orders.write(
-                    f"{order_id},{bid},C{brand.number + 1:04d}{int(brand.customers * rand() ** 3):08d},"
+                    f"{order_id},{bid},C{brand.number + 1:04d}{customer:08d},"
                     f"{dates[0]}T{_HMS[ordered_s]}{TZ_SUFFIX},{brand.prices[k]},{CURRENCY},"
-                    f"{brand.channels[int(rand() * _LOOKUP)]},{lifecycles[int(rand() * _LOOKUP)]}\n"
+                    f"{channel},{lifecycles[int(rand() * _LOOKUP)]}\n"
                 )
                 paid_s = ordered_s + int(rand() ** 4 * 1800)
                 if rand() < late_rate:
+                    tally[1] += 1
                     shipped_s = paid_s + 172_800 + int(rand() * 259_200)  # 48-120 h
                 else:
                     shipped_s = paid_s + 3600 + int(rand() ** 1.5 * 165_600)  # 1-47 h
@@ -517,7 +541,8 @@ def _occasions(c: Commitment, a: Agreement, rng: random.Random) -> list[tuple[da
     return []
 
 
-def _commitment_events(a: Agreement, c: Commitment, brand_size: float, seed: int, faults: Faults) -> list[_Event]:
+def _commitment_events(a: Agreement, c: Commitment, brand_size: float, seed: int, faults: Faults,
+                       truth: list[Occasion] | None = None) -> list[_Event]:
     rng = random.Random(f"{seed}|{a.agreement_id}|{c.id}")
     kind = c.evidence.type
     maker = {"campaign_execution": _campaign, "channel_listing": _listing, "data_delivery": _data_delivery,
@@ -526,8 +551,17 @@ def _commitment_events(a: Agreement, c: Commitment, brand_size: float, seed: int
         return []
     events = []
     for n, (window_start, due, window_end) in enumerate(_occasions(c, a, rng), 1):
-        event = maker(a, c, n, window_start, due, window_end, rng, faults, brand_size)
-        if event is not None and a.term_start - timedelta(days=60) <= event.business_date <= a.term_end:
+        fate, event = maker(a, c, n, window_start, due, window_end, rng, faults, brand_size)
+        if event is not None and not a.term_start - timedelta(days=60) <= event.business_date <= a.term_end:
+            fate, event = "missed", None  # outside the term: it proves nothing
+        if truth is not None:
+            truth.append(Occasion(
+                a.agreement_id, c.id, c.obligor, c.kind,
+                window_start.isoformat() if c.kind == "recurring" else "term",
+                (c.opens or a.term_start) if c.kind == "quota" else window_start, due, fate,
+                event.business_date if event is not None else None,
+                float(c.quota.target) if c.quota else None, a.term_end))
+        if event is not None:
             events.append(event)
     return events
 
@@ -538,7 +572,7 @@ def _fate(rng: random.Random, missed: float, late: float) -> str:
 
 
 def _campaign(a: Agreement, c: Commitment, n: int, start: date, due: date, end: date, rng: random.Random,
-              faults: Faults, size: float) -> _Event | None:
+              faults: Faults, size: float) -> tuple[str, _Event | None]:
     fate = _fate(rng, faults.missed_campaign, faults.late_campaign)
     campaign_type = c.evidence.match.get("campaign_type") or _CAMPAIGN_TYPE_BY_SERVICE.get(c.service, "traffic")
     if c.kind == "deliverable":
@@ -549,7 +583,7 @@ def _campaign(a: Agreement, c: Commitment, n: int, start: date, due: date, end: 
     planned_start = datetime(planned_day.year, planned_day.month, planned_day.day, 10)
     planned_end = planned_start + length - timedelta(seconds=1)
     if fate == "missed" and rng.random() < 0.5:
-        return None  # never reported
+        return fate, None  # never reported
     actual_start = actual_end = reach = None
     status = "cancelled"
     if fate != "missed":
@@ -562,7 +596,7 @@ def _campaign(a: Agreement, c: Commitment, n: int, start: date, due: date, end: 
         reach = int(size * rng.uniform(2e5, 5e6))
     business = (actual_start or planned_start).date()
     reported = (actual_end or planned_start).date() + timedelta(days=1)
-    return _Event("campaign_executions", business, reported, {
+    return fate, _Event("campaign_executions", business, reported, {
         "campaign_id": f"CP-{a.agreement_id}-{c.id}-{n:02d}", "brand_id": a.brand_id,
         "campaign_type": campaign_type, "planned_start_at": _iso(planned_start),
         "planned_end_at": _iso(planned_end), "actual_start_at": _iso(actual_start),
@@ -571,10 +605,10 @@ def _campaign(a: Agreement, c: Commitment, n: int, start: date, due: date, end: 
 
 
 def _listing(a: Agreement, c: Commitment, n: int, start: date, due: date, end: date, rng: random.Random,
-             faults: Faults, size: float) -> _Event | None:
+             faults: Faults, size: float) -> tuple[str, _Event | None]:
     fate = _fate(rng, faults.missed_listing, faults.late_listing)
     if fate == "missed":
-        return None
+        return fate, None
     if fate == "late":
         day = due + timedelta(days=_grace_days(c) + rng.randint(1, 15))
     else:
@@ -583,7 +617,7 @@ def _listing(a: Agreement, c: Commitment, n: int, start: date, due: date, end: d
     fmt = c.evidence.match.get("retail_format", "new")
     channel = c.evidence.match.get("channel", "online")
     collection = f"{'SS' if day.month < 7 else 'AW'}{day.year % 100}" if fmt != "clearance" else f"CLR{day.year}"
-    return _Event("channel_listings", day, day + timedelta(days=1), {
+    return fate, _Event("channel_listings", day, day + timedelta(days=1), {
         "listing_id": f"L-{a.agreement_id}-{c.id}-{n:02d}", "brand_id": a.brand_id,
         "collection_id": collection, "sku_id": None, "retail_format": fmt, "channel": channel,
         "listed_at": _iso(listed),
@@ -592,10 +626,10 @@ def _listing(a: Agreement, c: Commitment, n: int, start: date, due: date, end: d
 
 
 def _data_delivery(a: Agreement, c: Commitment, n: int, start: date, due: date, end: date, rng: random.Random,
-                   faults: Faults, size: float) -> _Event | None:
+                   faults: Faults, size: float) -> tuple[str, _Event | None]:
     fate = _fate(rng, faults.missing_data_report, faults.late_data_report)
     if fate == "missed":
-        return None
+        return fate, None
     if fate == "late":
         day = due + timedelta(days=_grace_days(c) + rng.randint(1, 8))
     else:
@@ -606,18 +640,18 @@ def _data_delivery(a: Agreement, c: Commitment, n: int, start: date, due: date, 
     deliverable = c.evidence.match.get("deliverable_type", "monthly_data_report")
     records = {"prospect_segment": int(size * rng.uniform(5e4, 2e6)),
                "audience_sync": int(size * rng.uniform(1e5, 5e6))}.get(deliverable, rng.randint(800, 6000))
-    return _Event("data_deliveries", day, day + timedelta(days=1), {
+    return fate, _Event("data_deliveries", day, day + timedelta(days=1), {
         "brand_id": a.brand_id, "deliverable_type": deliverable, "period_start_date": start.isoformat(),
         "period_end_date": end.isoformat(), "delivered_at": _iso(_at(day, rng)), "records_delivered": records,
     })
 
 
 def _attestation(a: Agreement, c: Commitment, n: int, start: date, due: date, end: date, rng: random.Random,
-                 faults: Faults, size: float) -> _Event | None:
+                 faults: Faults, size: float) -> tuple[str, _Event | None]:
     if rng.random() < faults.missed_attestation:
-        return None
+        return "missed", None
     day = max(start, due - timedelta(days=rng.randint(0, 5)))
-    return _Event("attestations", day, day + timedelta(days=1), {
+    return "on_time", _Event("attestations", day, day + timedelta(days=1), {
         "agreement_id": a.agreement_id, "commitment_id": c.id, "attested_by": a.account_manager.email,
         "attested_at": _iso(_at(day, rng)), "note": f"{c.title}: done ({n})", "reference": f"OA-{day:%Y%m%d}-{n:03d}",
     })
@@ -644,14 +678,14 @@ def _background_listings(day: date, brands: list[_Brand], seed: int) -> Iterator
 
 
 def _schedule(agreements: list[Agreement], brands: list[_Brand], seed: int, faults: Faults,
-              start: date, end: date) -> dict[date, list[_Event]]:
+              start: date, end: date, truth: list[Occasion] | None = None) -> dict[date, list[_Event]]:
     """The commitment events with a business date in [start, end], by date."""
     by_day: dict[date, list[_Event]] = defaultdict(list)
     by_id = {b.brand_id: b for b in brands}
     for a in agreements:
         size = by_id[a.brand_id].share * len(brands)
         for c in a.commitments:
-            for event in _commitment_events(a, c, size, seed, faults):
+            for event in _commitment_events(a, c, size, seed, faults, truth):
                 if start <= event.business_date <= end:
                     by_day[event.business_date].append(event)
     return by_day
@@ -678,6 +712,16 @@ def _days(start: date, end: date) -> Iterator[date]:
         day += timedelta(days=1)
 
 
+def _threshold_terms(agreements: list[Agreement]) -> list[ThresholdTerms]:
+    """The threshold commitments on metrics the simulator decides (shipping speed, O2O share)."""
+    return [ThresholdTerms(a.agreement_id, c.id, c.obligor, a.brand_id, c.threshold.metric, c.threshold.comparison,
+                           c.threshold.target, c.threshold.window, c.threshold.min_sample, c.threshold.error_budget,
+                           a.term_start, a.term_end)
+            for a in agreements for c in a.commitments
+            if c.threshold and c.threshold.window in ("month", "quarter")
+            and c.threshold.metric in ("shipped_within_48h_share", "o2o_order_share")]
+
+
 def simulate(
     agreements: list[Agreement],
     *,
@@ -688,10 +732,17 @@ def simulate(
     scale: float = 1.0,
     faults: Faults | None = None,
     progress: Callable[[date, SimulationReport], None] | None = None,
+    batch_until: date | None = None,
+    ground_truth: Path | None = None,
 ) -> SimulationReport:
     """Write the feed files for business dates `start`..`end` under `out`; see the module docstring.
 
     scale: order volume as a fraction of the reference scenario (300,000 orders on an ordinary day).
+    batch_until: rows due on or before this date go to one file per feed and month, delivered at
+    the month's end (at most this date), instead of a file per business and delivery date: fewer
+    files to load when only the statuses from this date on matter (`make demo`).
+    ground_truth: write the fate of every commitment instance there (`partnerops.evidence.ground_truth`;
+    the threshold fates count the windows of the simulated range only).
     """
     if end < start:
         raise ValueError(f"the range ends ({end}) before it starts ({start})")
@@ -700,19 +751,29 @@ def simulate(
     faults = faults or Faults()
     agreements = sorted(agreements, key=lambda a: a.agreement_id)
     brands = _brands(agreements, seed, faults.late_shipment)
-    schedule = _schedule(agreements, brands, seed, faults, start, end)
+    truth: list[Occasion] | None = [] if ground_truth is not None else None
+    schedule = _schedule(agreements, brands, seed, faults, start, end, truth)
     report = SimulationReport(start=start, end=end)
     started = time.monotonic()
-    for day in _days(start, end):
-        files = _Files(out, day, report)
-        try:
-            _orders_and_shipments(day, brands, files, seed, scale, faults, report)
-            events = sorted(schedule.get(day, []), key=lambda e: (e.feed, json.dumps(e.row, sort_keys=True)))
-            _write_events(day, [*events, *_background_listings(day, brands, seed)], files, seed, faults, report)
-        finally:
-            files.close()
-        if progress:
-            progress(day, report)
+    batches: dict[tuple[str, date], IO[str]] = {}
+    try:
+        for day in _days(start, end):
+            files = _Files(out, day, report, batch_until, batches)
+            try:
+                _orders_and_shipments(day, brands, files, seed, scale, faults, report)
+                events = sorted(schedule.get(day, []), key=lambda e: (e.feed, json.dumps(e.row, sort_keys=True)))
+                _write_events(day, [*events, *_background_listings(day, brands, seed)], files, seed, faults, report)
+            finally:
+                files.close()
+            if progress:
+                progress(day, report)
+    finally:
+        for handle in batches.values():
+            handle.close()
+    if ground_truth is not None and truth is not None:
+        daily = {key: (c[0], c[1], c[2]) for key, c in report.daily.items()}
+        report.ground_truth = write_ground_truth(
+            ground_truth, ground_truth_rows(truth, _threshold_terms(agreements), daily))
     report.seconds = time.monotonic() - started
     report.rows = dict(report.rows)
     return report
