@@ -5,7 +5,10 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         full_refresh=false,
-        indexes=[{'columns': ['customer_month_id'], 'unique': true}]
+        indexes=[
+            {'columns': ['customer_month_id'], 'unique': true},
+            {'columns': ['brand_id', 'customer_id', 'order_month']}
+        ]
     )
 }}
 {#
