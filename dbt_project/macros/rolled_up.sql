@@ -1,8 +1,9 @@
 {#
     The arrival days a daily roll-up of a raw feed (orders, shipments) takes again on an
     incremental run: every delivery day from the latest one already rolled up on, and the
-    delivery days of the feed's files loaded since the previous run (with an hour's margin for
-    a load that committed while that run was reading). A roll-up's rows of one delivery day are
+    delivery days of the feed's files loaded since those the previous run saw (`loads_seen_through`:
+    the last load's end then; with five minutes' margin for a load that ended before it but
+    committed after that run had started reading). A roll-up's rows of one delivery day are
     replaced as a whole (delete+insert on arrival_date), so taking a day again is safe.
 
     `rolled_up_arrivals(feed)` is a CTE body with one row: `since` (the earliest instant to
@@ -19,7 +20,7 @@
     from (
         select
             coalesce(max(arrival_date), '-infinity'::date) as latest_arrival_date,
-            coalesce(max(rolled_up_at), '-infinity'::timestamptz) as rolled_up_at
+            coalesce(max(loads_seen_through), '-infinity'::timestamptz) as loads_seen_through
         from {{ this }}
     ) as previous
     left join (
@@ -29,8 +30,14 @@
         from {{ source('evidence', 'evidence_loads') }}
         where feed = '{{ feed }}' and status = 'loaded'
     ) as loads
-        on loads.finished_at > previous.rolled_up_at - interval '1 hour'
+        on loads.finished_at > previous.loads_seen_through - interval '5 minutes'
     group by previous.latest_arrival_date
+{%- endmacro %}
+
+{# The end of the last load of a feed this run sees (stored with the roll-up's rows). #}
+{% macro loads_seen_through(feed) -%}
+    (select max(coalesce(finished_at, started_at)) from {{ source('evidence', 'evidence_loads') }}
+     where feed = '{{ feed }}' and status = 'loaded')
 {%- endmacro %}
 
 {# The rows of a feed's staging model to roll up on this run (all of them on a first or full run). #}

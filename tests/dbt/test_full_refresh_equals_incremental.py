@@ -39,7 +39,7 @@ def _dump(url: str, table: str) -> list[tuple]:
 
 def _dump_rolled_up(url: str, table: str) -> list[tuple]:
     rows = query(url, f"select * from intermediate.{table} order by 1, 2, 3, 4, 5, 6")
-    return [row[:-1] for row in rows]  # without rolled_up_at
+    return [row[:-1] for row in rows]  # without loads_seen_through
 
 
 def _versions(url: str, as_of: date) -> list[tuple]:

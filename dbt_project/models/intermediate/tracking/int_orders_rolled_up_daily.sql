@@ -60,7 +60,7 @@ final as (
         order_currency::char(3) as order_currency,
         order_count::bigint as order_count,
         order_amount::numeric(20, 2) as order_amount,
-        now()::timestamptz as rolled_up_at
+        {{ loads_seen_through('orders') }}::timestamptz as loads_seen_through
 
     from rolled_up
 

@@ -53,7 +53,7 @@ final as (
         shipment_count::bigint as shipment_count,
         shipped_within_48h_count::bigint as shipped_within_48h_count,
         delivered_within_72h_count::bigint as delivered_within_72h_count,
-        now()::timestamptz as rolled_up_at
+        {{ loads_seen_through('shipments') }}::timestamptz as loads_seen_through
 
     from rolled_up
 
