@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     as_of = FIRST_DAY + timedelta(days=args.days)  # the files of the first `days` dates are delivered by then
     next_day = as_of + timedelta(days=1)
     files = args.files or Path(tempfile.gettempdir()) / f"partnerops-bench-{args.scale:g}x{args.days}"
-    with tempfile.TemporaryDirectory() as tmp, throwaway_server() as admin_url:
+    with tempfile.TemporaryDirectory() as tmp, throwaway_server() as server:
+        admin_url = server.admin_url
         tmp = Path(tmp)
         name = f"bench_daily_{uuid.uuid4().hex[:8]}"
         create_database(admin_url, name)
