@@ -60,6 +60,8 @@ def archive_evidence(database_url: str, *, today: date | None = None, settings: 
                      dry_run: bool = False) -> list[Archived]:
     """Archive every monthly partition of RETAINED_TABLES past its retention; the ones archived (or due, if dry_run).
 
+    Empty partitions are left alone.
+
     Safe to re-run: a partition is archived once (raw.evidence_archives records it) and an archive
     file is never overwritten.
     """
@@ -72,8 +74,8 @@ def archive_evidence(database_url: str, *, today: date | None = None, settings: 
     with connect(database_url) as conn:
         for table in RETAINED_TABLES:
             for partition, month in _monthly_partitions(conn, table):
-                if kept_until(month, margin) >= today:
-                    continue
+                if kept_until(month, margin) >= today or _is_empty(conn, partition):
+                    continue  # an empty month (created ahead) costs nothing and may still get rows
                 if dry_run:
                     done.append(Archived(table, partition, month, -1, Path()))
                     continue
@@ -93,6 +95,14 @@ def _monthly_partitions(conn, table: str) -> list[tuple[str, date]]:
         if m:
             out.append((name, date(int(m.group(1)), int(m.group(2)), 1)))
     return out
+
+
+def _is_empty(conn, partition: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute(f"select not exists (select from raw.{partition})")
+        empty = cur.fetchone()[0]
+    conn.rollback()
+    return empty
 
 
 def _archive(conn, table: str, partition: str, month: date, root: Path) -> Archived:
