@@ -7,6 +7,7 @@ Each subcommand is a thin shell over a function in the package. Problems a user 
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import os
 import sys
@@ -72,6 +73,31 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     created = prepare_partitions(url)
     if created:
         print(f"{len(created)} monthly evidence partition(s) created for the agreements' plausible dates")
+    return EXIT_OK
+
+
+def _cmd_archive(args: argparse.Namespace) -> int:
+    from partnerops.db import database_url
+    from partnerops.evidence.retention import archive_evidence, kept_until
+    from partnerops.migrations import upgrade
+    from partnerops.settings import get_settings
+
+    settings = get_settings()
+    if settings.retention_margin_days is None:
+        print("retention is off (PARTNEROPS_RETENTION_MARGIN_DAYS=off): nothing archived")
+        return EXIT_OK
+    today = datetime.date.fromisoformat(args.today) if args.today else None
+    url = database_url()
+    upgrade(url)
+    archived = archive_evidence(url, today=today, dry_run=args.dry_run)
+    for a in archived:
+        kept = kept_until(a.month, settings.retention_margin_days)
+        if args.dry_run:
+            print(f"due       {a.partition} ({a.table}, {a.month:%Y-%m}, kept until {kept})")
+        else:
+            print(f"archived  {a.partition} ({a.rows:,} rows) -> {a.path}")
+    if not archived:
+        print(f"nothing to archive (margin {settings.retention_margin_days} days)")
     return EXIT_OK
 
 
@@ -323,6 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", metavar="DIR", help="keep the simulated files here (resumable; default: temporary)")
     p.add_argument("--database", metavar="NAME",
                    help="use (or create) this database on the server and keep it (resumable; default: throwaway)")
+
+    p = add("archive", _cmd_archive,
+            "Archive raw order and shipment months past retention as .csv.gz files (docs/deploy.md, Retention).")
+    p.add_argument("--dry-run", action="store_true", help="only list the partitions due")
+    p.add_argument("--today", metavar="YYYY-MM-DD", help=argparse.SUPPRESS)
 
     p = add("calendar", _cmd_calendar, "Fill the business calendar (China, with make-up working days).")
     p.add_argument("--years", required=True, help="e.g. 2026, 2025-2027 or 2025,2027")

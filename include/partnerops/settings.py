@@ -199,6 +199,10 @@ class Settings:
     #: earliest term start or after the latest term end of the agreements taken in (without any
     #: agreement: around the file's delivery date) is implausible and quarantined.
     evidence_date_margin_days: int = 366
+    #: `PARTNEROPS_RETENTION_MARGIN_DAYS`: raw order and shipment detail is kept this many days
+    #: beyond the last threshold window that can read it (partnerops.evidence.retention); `off`
+    #: keeps it forever.
+    retention_margin_days: int | None = 90
     timers: TimerSettings = field(default_factory=TimerSettings.from_env)
 
     @property
@@ -301,7 +305,20 @@ def get_settings() -> Settings:
         agreements_inbox=Path(inbox).resolve(),
         state_base_url=state_base,
         evidence_date_margin_days=int(_env_float("PARTNEROPS_EVIDENCE_DATE_MARGIN_DAYS", 366)),
+        retention_margin_days=_retention_margin(),
     )
+
+
+def _retention_margin() -> int | None:
+    raw = os.environ.get("PARTNEROPS_RETENTION_MARGIN_DAYS", "").strip()
+    if raw.lower() == "off":
+        return None
+    days = _env_float("PARTNEROPS_RETENTION_MARGIN_DAYS", 90)
+    if days < 0:
+        from partnerops.errors import UserError
+
+        raise UserError(f"PARTNEROPS_RETENTION_MARGIN_DAYS must be a number of days (0 or more) or off, got {raw!r}")
+    return int(days)
 
 
 #: The Airflow UI's administrator login; its password is set by `partnerops admin-password`.

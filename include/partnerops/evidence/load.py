@@ -287,7 +287,34 @@ def load_files(
             report.files.append(result)
             if progress:
                 progress(result)
+        analyze_after_load(conn, report)
     return report
+
+
+#: A batch that loads at least this many rows into a partitioned table analyzes it afterwards.
+ANALYZE_AFTER_ROWS = 100_000
+
+
+def analyze_after_load(conn, report: LoadReport) -> list[str]:
+    """ANALYZE each partitioned raw table that took ANALYZE_AFTER_ROWS rows or more in this batch.
+
+    Autovacuum analyzes the monthly partitions by itself, but never their parent, whose statistics
+    the planner uses for every query on the whole table (the daily roll-ups, the windows): without
+    them it guesses, and after a large load guesses badly.
+    """
+    loaded: dict[str, int] = {}
+    for f in report.files:
+        feed = FEEDS.get(f.feed)
+        if feed is not None and feed.partitioned:
+            loaded[feed.table] = loaded.get(feed.table, 0) + f.rows_loaded
+    analyzed = [table for table, rows in sorted(loaded.items()) if rows >= ANALYZE_AFTER_ROWS]
+    with conn.cursor() as cur:
+        for table in analyzed:
+            started = time.monotonic()
+            cur.execute(f"analyze {table}")
+            log.info("%s: analyzed after %s rows loaded (%.1f s)", table, f"{loaded[table]:,}",
+                     time.monotonic() - started)
+    return analyzed
 
 
 def load_inbox(feed: str, *, database_url: str, inbox: Path, up_to: date | None = None,
@@ -384,6 +411,11 @@ def ensure_partitions(cur, feed: Feed, window: Window) -> list[str]:
     cur.execute("""select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid
                     where i.inhparent = %s::regclass""", (feed.table,))
     existing = {name for (name,) in cur.fetchall()}
+    # a month archived by retention (partnerops.evidence.retention) is not created again
+    cur.execute("select to_regclass('raw.evidence_archives') is not null")
+    if cur.fetchone()[0]:
+        cur.execute("select partition_name from raw.evidence_archives where table_name = %s", (feed.table,))
+        existing |= {name for (name,) in cur.fetchall()}
     schema, table = feed.table.split(".")
     created = []
     for month in window.months():

@@ -1,7 +1,15 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['as_of_date', 'agreement_id'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
 {#
     The threshold window rule. For each window (week, month or quarter of the term) that
-    has started by the as-of date, the metric is computed from the raw evidence known by
-    then (delivered on or before the as-of date, known_by), and the window is judged once it has closed:
+    has started by the as-of date, the metric is computed from the evidence known by then
+    (delivered on or before the as-of date, known_by), and the window is judged once it has closed:
       in_progress        the window has not ended yet (the value so far is shown);
       insufficient_data  the sample is below min_sample, or the feed had not covered the
                          whole window yet;
@@ -14,6 +22,15 @@
     customers), gmv (order amounts in the agreement's GMV target currency; a window whose
     orders are all in other currencies is insufficient_data, not 0), records_delivered
     (data deliveries).
+
+    Orders and shipments are read from their daily roll-ups (arrival_date <= as_of_date is
+    known_by there); only new_customers and repeat_purchase_rate, which count customers, read
+    the orders themselves, and only for the windows that use them. A window closed more than
+    var late_arrival_days (default 45) before the as-of date is frozen: evidence delivered
+    later than that after its end no longer changes it.
+
+    Incremental on (as_of_date, agreement_id), like commitment_statuses: the run's as-of dates
+    are measured once, stored, and read by int_thresholds_budgeted and threshold_windows.
 #}
 with
 
@@ -24,9 +41,15 @@ listed as (
 
 ),
 
-shipments as (
+shipment_days as (
 
-    select * from {{ ref('stg_evidence__shipments') }}
+    select * from {{ ref('int_shipments_rolled_up_daily') }}
+
+),
+
+order_days as (
+
+    select * from {{ ref('int_orders_rolled_up_daily') }}
 
 ),
 
@@ -48,10 +71,11 @@ feeds as (
 
 ),
 
-windows as (
+term_windows as (
 
     select
         listed.commitment_instance_id,
+        listed.agreement_id,
         listed.as_of_date,
         listed.brand_id,
         listed.evidence_type,
@@ -76,25 +100,75 @@ windows as (
 
 ),
 
+windows as (
+
+    -- evidence delivered by this day counts: the as-of date, or for a window closed long
+    -- enough before it, the end of its late-arrival allowance
+    select
+        *,
+        least(as_of_date, window_end_date + {{ var('late_arrival_days', 45) }}) as known_through_date
+
+    from term_windows
+
+),
+
 shipment_facts as (
 
     select
         windows.commitment_instance_id,
         windows.as_of_date,
         windows.window_start_date,
-        count(shipments.order_id) as sample_size,
-        count(shipments.order_id) filter (
-            where (windows.threshold_metric = 'shipped_within_48h_share' and shipments.is_shipped_within_48h)
-            or (windows.threshold_metric = 'delivered_within_72h_share' and shipments.is_delivered_within_72h)
-        ) as numerator
+        coalesce(sum(shipment_days.shipment_count), 0) as sample_size,
+        coalesce(sum(case windows.threshold_metric
+            when 'shipped_within_48h_share' then shipment_days.shipped_within_48h_count
+            when 'delivered_within_72h_share' then shipment_days.delivered_within_72h_count
+            else 0
+        end), 0) as numerator
 
     from windows
-    left join shipments
-        on shipments.brand_id = windows.brand_id
-        and shipments.business_date between windows.window_start_date and windows.window_end_date
-        and {{ known_by('shipments.arrived_at', 'windows.as_of_date') }}
+    left join shipment_days
+        on shipment_days.brand_id = windows.brand_id
+        and shipment_days.business_date between windows.window_start_date and windows.window_end_date
+        and shipment_days.arrival_date <= windows.known_through_date
     where windows.evidence_type = 'shipment'
     group by windows.commitment_instance_id, windows.as_of_date, windows.window_start_date
+
+),
+
+order_facts as (
+
+    select
+        windows.commitment_instance_id,
+        windows.as_of_date,
+        windows.window_start_date,
+        sum(order_days.order_count) as order_count,
+        coalesce(sum(order_days.order_count) filter (
+            where jsonb_build_object(
+                'channel', order_days.channel, 'product_lifecycle', order_days.product_lifecycle
+            ) @> windows.evidence_match
+        ), 0) as matching_order_count,
+        coalesce(sum(order_days.order_count) filter (
+            where order_days.order_currency = windows.gmv_target_currency
+        ), 0) as target_currency_order_count,
+        sum(order_days.order_amount) filter (
+            where order_days.order_currency = windows.gmv_target_currency
+        ) as gmv
+
+    from windows
+    inner join order_days
+        on order_days.brand_id = windows.brand_id
+        and order_days.business_date between windows.window_start_date and windows.window_end_date
+        and order_days.arrival_date <= windows.known_through_date
+    where windows.evidence_type = 'order'
+    group by windows.commitment_instance_id, windows.as_of_date, windows.window_start_date
+
+),
+
+customer_windows as (
+
+    -- the windows of the metrics that count customers: only these read the orders themselves
+    select * from windows
+    where evidence_type = 'order' and threshold_metric in ('new_customers', 'repeat_purchase_rate')
 
 ),
 
@@ -103,78 +177,44 @@ customer_firsts as (
     -- each customer's first known order with the brand, for the new_customers metric only
     select
         order_brands.brand_id,
-        order_brands.as_of_date,
+        order_brands.known_through_date,
         orders.customer_id,
         min(orders.business_date) as first_order_date
 
     from (
-        select distinct brand_id, as_of_date
-        from windows
+        select distinct brand_id, known_through_date
+        from customer_windows
         where threshold_metric = 'new_customers'
     ) as order_brands
     inner join orders
         on orders.brand_id = order_brands.brand_id
-        and {{ known_by('orders.arrived_at', 'order_brands.as_of_date') }}
-    group by order_brands.brand_id, order_brands.as_of_date, orders.customer_id
-
-),
-
-window_orders as (
-
-    select
-        windows.commitment_instance_id,
-        windows.as_of_date,
-        windows.window_start_date,
-        windows.threshold_metric,
-        orders.customer_id,
-        orders.order_amount,
-        jsonb_build_object(
-            'channel', orders.channel, 'product_lifecycle', orders.product_lifecycle
-        ) @> windows.evidence_match as is_match,
-        coalesce(customer_firsts.first_order_date >= windows.window_start_date, false) as is_new_customer,
-        orders.order_currency = windows.gmv_target_currency as is_in_target_currency
-
-    from windows
-    inner join orders
-        on orders.brand_id = windows.brand_id
-        and orders.business_date between windows.window_start_date and windows.window_end_date
-        and {{ known_by('orders.arrived_at', 'windows.as_of_date') }}
-    left join customer_firsts
-        on customer_firsts.brand_id = windows.brand_id
-        and customer_firsts.as_of_date = windows.as_of_date
-        and customer_firsts.customer_id = orders.customer_id
-    where windows.evidence_type = 'order'
+        and {{ known_by('orders.arrived_at', 'order_brands.known_through_date') }}
+    group by order_brands.brand_id, order_brands.known_through_date, orders.customer_id
 
 ),
 
 customer_orders as (
 
     select
-        commitment_instance_id,
-        as_of_date,
-        window_start_date,
-        customer_id,
+        customer_windows.commitment_instance_id,
+        customer_windows.as_of_date,
+        customer_windows.window_start_date,
+        orders.customer_id,
         count(*) as order_count,
-        bool_and(is_new_customer) as is_new_customer
+        bool_and(coalesce(customer_firsts.first_order_date >= customer_windows.window_start_date, false))
+            as is_new_customer
 
-    from window_orders
-    group by commitment_instance_id, as_of_date, window_start_date, customer_id
-
-),
-
-order_facts as (
-
-    select
-        window_orders.commitment_instance_id,
-        window_orders.as_of_date,
-        window_orders.window_start_date,
-        count(*) as order_count,
-        count(*) filter (where window_orders.is_match) as matching_order_count,
-        count(*) filter (where window_orders.is_in_target_currency) as target_currency_order_count,
-        sum(window_orders.order_amount) filter (where window_orders.is_in_target_currency) as gmv
-
-    from window_orders
-    group by window_orders.commitment_instance_id, window_orders.as_of_date, window_orders.window_start_date
+    from customer_windows
+    inner join orders
+        on orders.brand_id = customer_windows.brand_id
+        and orders.business_date between customer_windows.window_start_date and customer_windows.window_end_date
+        and {{ known_by('orders.arrived_at', 'customer_windows.known_through_date') }}
+    left join customer_firsts
+        on customer_firsts.brand_id = customer_windows.brand_id
+        and customer_firsts.known_through_date = customer_windows.known_through_date
+        and customer_firsts.customer_id = orders.customer_id
+    group by customer_windows.commitment_instance_id, customer_windows.as_of_date,
+        customer_windows.window_start_date, orders.customer_id
 
 ),
 
@@ -206,7 +246,7 @@ delivery_facts as (
     left join data_deliveries
         on data_deliveries.brand_id = windows.brand_id
         and data_deliveries.business_date between windows.window_start_date and windows.window_end_date
-        and {{ known_by('data_deliveries.arrived_at', 'windows.as_of_date') }}
+        and {{ known_by('data_deliveries.arrived_at', 'windows.known_through_date') }}
     where windows.evidence_type = 'data_delivery'
     group by windows.commitment_instance_id, windows.as_of_date, windows.window_start_date
 
@@ -215,7 +255,15 @@ delivery_facts as (
 measured as (
 
     select
-        windows.*,
+        windows.commitment_instance_id,
+        windows.agreement_id,
+        windows.as_of_date,
+        windows.threshold_metric,
+        windows.threshold_comparison,
+        windows.threshold_target,
+        windows.threshold_min_sample,
+        windows.window_start_date,
+        windows.window_end_date,
         case windows.threshold_metric
             when 'shipped_within_48h_share' then shipment_facts.sample_size
             when 'delivered_within_72h_share' then shipment_facts.sample_size
@@ -271,6 +319,7 @@ judged as (
 
     select
         commitment_instance_id,
+        agreement_id,
         as_of_date,
         window_start_date,
         window_end_date,

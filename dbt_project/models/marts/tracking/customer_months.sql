@@ -3,13 +3,22 @@
         materialized='incremental',
         unique_key='customer_month_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        full_refresh=false,
+        indexes=[
+            {'columns': ['customer_month_id'], 'unique': true},
+            {'columns': ['brand_id', 'customer_id', 'order_month']}
+        ]
     )
 }}
 {#
     One row per brand, customer and month with orders, from the orders known by the end of
-    the as-of date. Incremental: a run re-aggregates only the customer-months that received
-    orders arriving after the latest arrival already aggregated (last_arrived_at).
+    the as-of date. Incremental: a run reads only the orders that arrived after the latest
+    arrival already aggregated (last_arrived_at; the BRIN index on arrived_at finds them),
+    and adds them to the customer-months they touch: counts and amounts add up, first dates,
+    currencies and arrivals are the smaller or larger of the two. Kept forever, also by
+    --full-refresh (full_refresh=false), like the daily roll-ups: retention archives old raw
+    orders; drop the table to rebuild it from the orders still in the database.
 #}
 with
 
@@ -17,22 +26,11 @@ orders as (
 
     select * from {{ ref('stg_evidence__orders') }}
     where {{ known_by_run_as_of('arrived_at') }}
+    {% if is_incremental() %}
+        and arrived_at > (select coalesce(max(last_arrived_at), '-infinity'::timestamptz) from {{ this }})
+    {% endif %}
 
 ),
-
-{% if is_incremental() %}
-touched as (
-
-    select distinct
-        brand_id,
-        customer_id,
-        date_trunc('month', business_date)::date as order_month
-
-    from orders
-    where arrived_at > (select coalesce(max(last_arrived_at), '-infinity'::timestamptz) from {{ this }})
-
-),
-{% endif %}
 
 aggregated as (
 
@@ -47,20 +45,52 @@ aggregated as (
         max(orders.arrived_at) as last_arrived_at
 
     from orders
-    {% if is_incremental() %}
-    inner join touched
-        on touched.brand_id = orders.brand_id
-        and touched.customer_id = orders.customer_id
-        and touched.order_month = date_trunc('month', orders.business_date)::date
-    {% endif %}
     group by orders.brand_id, orders.customer_id, date_trunc('month', orders.business_date)::date
 
 ),
 
+keyed as (
+
+    select
+        (brand_id || '|' || customer_id || '|' || to_char(order_month, 'YYYY-MM')) as customer_month_id,
+        *
+
+    from aggregated
+
+),
+
+{% if is_incremental() %}
+merged as (
+
+    -- the new orders added to what the customer-month already had
+    select
+        keyed.customer_month_id,
+        keyed.brand_id,
+        keyed.customer_id,
+        keyed.order_month,
+        keyed.order_count + coalesce(previous.order_count, 0) as order_count,
+        keyed.order_amount + coalesce(previous.order_amount, 0) as order_amount,
+        least(keyed.order_currency, previous.order_currency) as order_currency,
+        least(keyed.first_order_date, previous.first_order_date) as first_order_date,
+        greatest(keyed.last_arrived_at, previous.last_arrived_at) as last_arrived_at
+
+    from keyed
+    left join {{ this }} as previous
+        on previous.customer_month_id = keyed.customer_month_id
+
+),
+{% else %}
+merged as (
+
+    select * from keyed
+
+),
+{% endif %}
+
 final as (
 
     select
-        (brand_id || '|' || customer_id || '|' || to_char(order_month, 'YYYY-MM'))::text as customer_month_id,
+        customer_month_id::text as customer_month_id,
         brand_id::text as brand_id,
         customer_id::text as customer_id,
         order_month::date as order_month,
@@ -70,7 +100,7 @@ final as (
         first_order_date::date as first_order_date,
         last_arrived_at::timestamptz as last_arrived_at
 
-    from aggregated
+    from merged
 
 )
 

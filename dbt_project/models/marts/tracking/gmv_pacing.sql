@@ -3,7 +3,7 @@
     agreement and month of its term, as of the run's latest as-of date. Planned GMV is
     the target times the plan curve's share of the month (618 and Double 11 weigh more);
     actual GMV counts the orders in the target's currency known by the as-of date (files
-    delivered on or before it). Without a single such order the pacing reads
+    delivered on or before it), from the daily roll-up of orders. Without a single such order the pacing reads
     insufficient_data with a reason, and actual GMV and the pace index stay empty.
 #}
 with
@@ -27,9 +27,9 @@ term_days as (
 
 ),
 
-orders as (
+order_days as (
 
-    select * from {{ ref('stg_evidence__orders') }}
+    select * from {{ ref('int_orders_rolled_up_daily') }}
 
 ),
 
@@ -80,18 +80,19 @@ known_orders as materialized (
     -- the brand's orders in the term known by the as-of date, per month and currency
     select
         current_versions.agreement_id,
-        date_trunc('month', orders.business_date)::date as pacing_month,
-        orders.order_currency,
-        count(*) as order_count,
-        sum(orders.order_amount) as order_amount
+        date_trunc('month', order_days.business_date)::date as pacing_month,
+        order_days.order_currency,
+        sum(order_days.order_count) as order_count,
+        sum(order_days.order_amount) as order_amount
 
     from current_versions
-    inner join orders
-        on orders.brand_id = current_versions.brand_id
-        and orders.business_date between current_versions.term_start_date
+    inner join order_days
+        on order_days.brand_id = current_versions.brand_id
+        and order_days.business_date between current_versions.term_start_date
         and least(current_versions.term_end_date, current_versions.as_of_date)
-        and {{ known_by('orders.arrived_at', 'current_versions.as_of_date') }}
-    group by current_versions.agreement_id, date_trunc('month', orders.business_date)::date, orders.order_currency
+        and order_days.arrival_date <= current_versions.as_of_date
+    group by current_versions.agreement_id, date_trunc('month', order_days.business_date)::date,
+        order_days.order_currency
 
 ),
 

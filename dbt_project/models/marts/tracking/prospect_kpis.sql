@@ -33,20 +33,16 @@ changed as (
 ),
 {% endif %}
 
-firsts as (
-
-    select brand_id, customer_id, min(order_month) as first_month
-    from customer_months
-    group by brand_id, customer_id
-
-),
-
 sequenced as (
 
+    -- one pass over the customer-months: each with the customer's previous and next active month
     select
         brand_id,
         customer_id,
         order_month,
+        order_count,
+        order_amount,
+        last_arrived_at,
         lead(order_month) over (partition by brand_id, customer_id order by order_month) as next_order_month,
         lag(order_month) over (partition by brand_id, customer_id order by order_month) as previous_order_month
 
@@ -73,52 +69,72 @@ brand_months as (
 active as (
 
     select
-        customer_months.brand_id,
-        customer_months.order_month as kpi_month,
+        brand_id,
+        order_month as kpi_month,
         count(*) as active_customers,
-        count(*) filter (where firsts.first_month = customer_months.order_month) as new_customers,
+        -- a customer's first month is the one without a previous one
+        count(*) filter (where previous_order_month is null) as new_customers,
         count(*) filter (
-            where sequenced.previous_order_month >= (customer_months.order_month - interval '6 months')::date
+            where previous_order_month >= (order_month - interval '6 months')::date
         ) as retained_customers,
         count(*) filter (
-            where sequenced.previous_order_month < (customer_months.order_month - interval '6 months')::date
+            where previous_order_month < (order_month - interval '6 months')::date
         ) as reactivated_customers,
-        count(*) filter (where customer_months.order_count >= 2) as repeat_customers,
-        sum(customer_months.order_count) as order_count,
-        sum(customer_months.order_amount) as gmv,
-        max(customer_months.last_arrived_at) as month_last_arrived_at
+        count(*) filter (where order_count >= 2) as repeat_customers,
+        sum(order_count) as order_count,
+        sum(order_amount) as gmv,
+        max(last_arrived_at) as month_last_arrived_at
 
-    from customer_months
-    inner join firsts
-        on firsts.brand_id = customer_months.brand_id
-        and firsts.customer_id = customer_months.customer_id
-    inner join sequenced
-        on sequenced.brand_id = customer_months.brand_id
-        and sequenced.customer_id = customer_months.customer_id
-        and sequenced.order_month = customer_months.order_month
-    group by customer_months.brand_id, customer_months.order_month
+    from sequenced
+    group by brand_id, order_month
+
+),
+
+dormant_spans as (
+
+    -- a customer is dormant in the months from 6 to 24 months after an active month, until
+    -- their next active month: +1 from the span's first month, -1 after its last
+    select
+        brand_id,
+        (order_month + interval '6 months')::date as dormant_from,
+        (least(
+            order_month + interval '24 months',
+            coalesce(next_order_month - interval '1 month', order_month + interval '24 months')
+        ) + interval '1 month')::date as dormant_until
+
+    from sequenced
+
+),
+
+dormant_changes as (
+
+    select brand_id, kpi_month, sum(change) as change
+    from (
+        select brand_id, dormant_from as kpi_month, 1 as change
+        from dormant_spans
+        where dormant_from < dormant_until
+        union all
+        select brand_id, dormant_until as kpi_month, -1 as change
+        from dormant_spans
+        where dormant_from < dormant_until
+    ) as changes
+    group by brand_id, kpi_month
 
 ),
 
 dormant as (
 
-    -- a customer is dormant in the months from 6 to 24 months after an active month,
-    -- until their next active month
     select
-        sequenced.brand_id,
-        dormant_series.month_start::date as kpi_month,
-        count(*) as dormant_customers
+        brand_months.brand_id,
+        brand_months.kpi_month,
+        sum(coalesce(dormant_changes.change, 0)) over (
+            partition by brand_months.brand_id order by brand_months.kpi_month
+        ) as dormant_customers
 
-    from sequenced
-    cross join lateral generate_series(
-        sequenced.order_month + interval '6 months',
-        least(
-            sequenced.order_month + interval '24 months',
-            coalesce(sequenced.next_order_month - interval '1 month', sequenced.order_month + interval '24 months')
-        ),
-        interval '1 month'
-    ) as dormant_series (month_start)
-    group by sequenced.brand_id, dormant_series.month_start::date
+    from brand_months
+    left join dormant_changes
+        on dormant_changes.brand_id = brand_months.brand_id
+        and dormant_changes.kpi_month = brand_months.kpi_month
 
 ),
 

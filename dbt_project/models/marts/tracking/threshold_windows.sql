@@ -20,7 +20,8 @@ listed as (
 
 latest as (
 
-    select max(as_of_date) as as_of_date from windows
+    -- windows holds every as-of date measured so far; this run's latest is the listed one
+    select max(as_of_date) as as_of_date from listed
 
 ),
 
