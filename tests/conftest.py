@@ -58,6 +58,14 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "partnerop
 
 #: Where the tests that use Airflow live: its fixtures are defined there (integration/conftest.py).
 AIRFLOW_TESTS = "tests/integration/"
+#: Airflow tests that start an Airflow of their own (not the shared `airflow_runtime`): each is
+#: a unit of its own, so the other worker runs them while the shared one runs. Longest first.
+OWN_AIRFLOW_TESTS = (
+    "tests/integration/test_celery_topology.py",
+    "tests/integration/test_people_fab.py",
+    "tests/integration/test_agreements_intake_dag.py",
+    "tests/integration/test_no_passwords_in_logs.py",
+)
 #: How long an interrupted controller waits for what its workers started to stop.
 WORKER_TEARDOWN_SECONDS = 180
 #: How the controller hands the resolved server to its workers (`workerinput`).
@@ -122,11 +130,15 @@ class _AirflowFirst:
 
         class AirflowFirst(LoadScopeScheduling):
             def _split_scope(self, nodeid: str) -> str:
-                return AIRFLOW_TESTS if nodeid.startswith(AIRFLOW_TESTS) else nodeid.split("::", 1)[0]
+                module = nodeid.split("::", 1)[0]
+                if nodeid.startswith(AIRFLOW_TESTS) and module not in OWN_AIRFLOW_TESTS:
+                    return AIRFLOW_TESTS
+                return module
 
             def _assign_work_unit(self, node) -> None:
-                if AIRFLOW_TESTS in self.workqueue:
-                    self.workqueue.move_to_end(AIRFLOW_TESTS, last=False)
+                for unit in (*reversed(OWN_AIRFLOW_TESTS), AIRFLOW_TESTS):  # the longest units first
+                    if unit in self.workqueue:
+                        self.workqueue.move_to_end(unit, last=False)
                 super()._assign_work_unit(node)
 
         return AirflowFirst(config, log)

@@ -36,7 +36,8 @@ def new_secrets(files: list[str], root: Path = REPO_ROOT) -> list[str]:
     cwd = os.getcwd()
     os.chdir(root)  # findings are compared by file name, relative as in the baseline
     try:
-        found.scan_files(*files)
+        # no process pool: its children would inherit the test run's signal handlers
+        found.scan_files(*files, num_processors=1)
     finally:
         os.chdir(cwd)
     return sorted(f"{name}:{secret.line_number}: {secret.type}" for name, secret in (found - known))

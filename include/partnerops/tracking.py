@@ -23,7 +23,6 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from partnerops.settings import AIRFLOW_CONN_ID, FEED_TIMEZONE, Settings, get_settings
 
