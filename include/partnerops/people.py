@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from partnerops.agreements.validate import line_of
 from partnerops.errors import UserError
 
 __all__ = [
@@ -87,25 +88,6 @@ class PeopleFile:
         return {p.login: p for p in self.people}
 
 
-def _line_of(node: yaml.Node | None, parts: Sequence[Any]) -> int | None:
-    """The 1-based line of the node at `parts`, or of its nearest parent."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in parts:
-        nxt = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == part:
-                    nxt, line = value, key.start_mark.line + 1
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            nxt = node.value[part]
-            line = nxt.start_mark.line + 1
-        if nxt is None:
-            break
-        node = nxt
-    return line
-
-
 def read_people_file(path: str | Path) -> PeopleFile:
     """The people in `path`; a `UserError` naming the file, line and field of the first problem."""
     path = Path(path)
@@ -126,7 +108,7 @@ def read_people_file(path: str | Path) -> PeopleFile:
         raise UserError(f"{path}: not valid YAML: {exc}") from None
 
     def fail(parts: Sequence[Any], message: str) -> UserError:
-        line = _line_of(root, parts)
+        line = line_of(root, parts)
         field = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
                         for i, p in enumerate(parts)) or "(document)"
         return UserError(f"{path}{f':{line}' if line else ''}: {field}: {message}")

@@ -12,7 +12,7 @@ import hashlib
 import math
 import re
 import reprlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -143,7 +143,7 @@ def _field_path(parts: Iterable[Any]) -> str:
     return out
 
 
-def _line_of(root: yaml.Node | None, parts: list[Any]) -> int | None:
+def line_of(root: yaml.Node | None, parts: Sequence[Any]) -> int | None:
     """The 1-based line of the node at `parts` in the composed YAML, or of its nearest parent."""
     node, line = root, (root.start_mark.line + 1 if root is not None else None)
     for part in parts:
@@ -486,7 +486,7 @@ def check_bytes(data: bytes, file: str) -> CheckedFile:
         return fail([], f"the document holds more than {MAX_VALUES} values once YAML aliases (*name) are "
                         "expanded, or an alias refers to itself; write the values out")
     for parts, message in _value_problems(doc):
-        fail(parts, message, _line_of(root, parts))
+        fail(parts, message, line_of(root, parts))
 
     validator = schema_validator()
     errors = sorted(validator.iter_errors(doc), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
@@ -501,11 +501,11 @@ def check_bytes(data: bytes, file: str) -> CheckedFile:
         key = (_field_path(parts), message)
         if key not in seen:
             seen.add(key)
-            fail(parts, message, _line_of(root, parts))
+            fail(parts, message, line_of(root, parts))
     if result.problems:
         return result
     for parts, message in _cross_field_problems(doc):
-        fail(parts, message, _line_of(root, parts))
+        fail(parts, message, line_of(root, parts))
     if result.problems:
         return result
     result.document = doc
