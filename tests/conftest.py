@@ -159,7 +159,7 @@ class _SharedServer:
         _say(session.config, server.description)
         self.url = server.admin_url
         self.role_prefix = _role_prefix()
-        self.stack.callback(_drop_roles, self.url, self.role_prefix)
+        self.stack.callback(drop_run_leftovers, self.url, self.role_prefix)
 
     def pytest_configure_node(self, node) -> None:
         node.workerinput[WORKER_ADMIN_URL] = self.url
@@ -201,7 +201,7 @@ def admin_url(request: pytest.FixtureRequest) -> Iterator[str]:
         _say(request.config, server.description)
         prefix = _role_prefix()
         stack.enter_context(pytest.MonkeyPatch.context()).setenv(ROLE_PREFIX_ENV, prefix)
-        stack.callback(_drop_roles, server.admin_url, prefix)
+        stack.callback(drop_run_leftovers, server.admin_url, prefix)
         yield server.admin_url
 
 
@@ -209,8 +209,16 @@ def _role_prefix() -> str:
     return f"pot{uuid.uuid4().hex[:8]}_"
 
 
-def _drop_roles(server_url: str, prefix: str) -> None:
-    """Drop the run's roles (its databases are gone by now, and with them the roles' privileges)."""
+def run_template_name(prefix: str) -> str:
+    """The run's migrated Airflow metadata database (tests/integration/conftest.py), shared by its workers."""
+    return f"af_tpl_{prefix}"
+
+
+def drop_run_leftovers(server_url: str, prefix: str) -> None:
+    """At the end of the run: drop its shared Airflow template, then its roles.
+
+    The other databases are gone by now, and with them the roles' privileges.
+    """
     try:
         conn = psycopg2.connect(with_database(server_url, "postgres"), connect_timeout=10)
     except psycopg2.Error:
@@ -218,6 +226,7 @@ def _drop_roles(server_url: str, prefix: str) -> None:
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
+            cur.execute(f'drop database if exists "{run_template_name(prefix)}" with (force)')
             cur.execute("select quote_ident(rolname) from pg_roles where starts_with(rolname, %s)", (prefix,))
             for (role,) in cur.fetchall():
                 try:
@@ -226,6 +235,12 @@ def _drop_roles(server_url: str, prefix: str) -> None:
                     pass  # still used by a database a killed run left behind
     finally:
         conn.close()
+
+
+@pytest.fixture(scope="session")
+def airflow_template_name(admin_url: str) -> str:
+    """The name of the run's migrated Airflow metadata database, the same in every xdist worker."""
+    return run_template_name(os.environ[ROLE_PREFIX_ENV])
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,19 @@
 {#
-    The as-of date of a run: the `as_of` var as a date literal, or NULL when unset (the
-    models then use today in each agreement's time zone). One place reads the var.
+    The run's dates: the vars `as_of`, `as_of_from` and `history_start`, each as a date literal,
+    or NULL when unset (the models then use today in each agreement's time zone, or the term
+    start). One place reads them.
+
+    A var given with --vars (the dbt command line, Cosmos) comes first. `partnerops` itself
+    (`run_dbt`) passes them in the environment instead, as PARTNEROPS_DBT_VAR_<NAME>, read only
+    when a model runs (`execute`): dbt parses the whole project again whenever --vars change,
+    and only the SQL of the models depends on these dates, so a run for a new date reuses the
+    parsed project (dbt's partial parsing).
 #}
-{% macro as_of_var() -%}
-    {%- set value = var('as_of', none) -%}
+{% macro date_var(name) -%}
+    {%- set value = var(name, none) -%}
+    {%- if (value is none or value | string | trim in ('', 'None', 'null')) and execute -%}
+        {%- set value = env_var('PARTNEROPS_DBT_VAR_' ~ name | upper, '') -%}
+    {%- endif -%}
     {%- if value is none or value | string | trim in ('', 'None', 'null') -%}
         null::date
     {%- else -%}
@@ -11,14 +21,9 @@
     {%- endif -%}
 {%- endmacro %}
 
-{# A date var (e.g. history_start) as a literal, or NULL. #}
-{% macro date_var(name) -%}
-    {%- set value = var(name, none) -%}
-    {%- if value is none or value | string | trim in ('', 'None', 'null') -%}
-        null::date
-    {%- else -%}
-        '{{ value | string | trim }}'::date
-    {%- endif -%}
+{# The as-of date of a run (see `date_var`). #}
+{% macro as_of_var() -%}
+    {{ date_var('as_of') }}
 {%- endmacro %}
 
 {#

@@ -524,8 +524,14 @@ class AirflowRuntime:
         data = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
         return {ti["task_id"]: ti["state"] for ti in data["task_instances"]}
 
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600, poll: float = 0.5) -> DagRunResult:
-        """Wait until the run is `success` or `failed`; raise with task states if it takes longer."""
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600, poll: float = 0.5,
+                     max_poll: float = 3) -> DagRunResult:
+        """Wait until the run is `success` or `failed`; raise with task states if it takes longer.
+
+        The run is asked for every `poll` seconds at first, then less and less often, up to
+        every `max_poll` seconds: a short run is seen to end at once, and a long wait does not
+        keep the API server busy.
+        """
         started = time.monotonic()
         while True:
             self._check_alive()
@@ -536,6 +542,7 @@ class AirflowRuntime:
                 raise AirflowRuntimeError(f"run {dag_id}/{run_id} still {run['state']} after {timeout:.0f} s; "
                                           f"tasks: {self.task_states(dag_id, run_id)}")
             time.sleep(poll)
+            poll = min(poll * 1.25, max(max_poll, poll))
         return DagRunResult(dag_id=dag_id, run_id=run_id, state=run["state"],
                             task_states=self.task_states(dag_id, run_id),
                             seconds=_run_seconds(run) or (time.monotonic() - started),

@@ -4,9 +4,12 @@ The command line's dbt (`partnerops status --refresh`, `make demo`, `make docs`,
 runs on the URL of `partnerops.db.database_url()`: dbt's profile cannot read a URL, so
 `dbt_env(url)` splits it into the `PARTNEROPS_DB_*` variables that
 `dbt_project/profiles.yml` reads. `run_dbt(...)` runs the dbt CLI with that environment,
-telemetry off, and the as-of date and the feed time zone (`settings.FEED_TIMEZONE`) as dbt
-vars. In Airflow, Cosmos builds the profile from the Airflow connection instead
-(`partnerops.tracking.profile_mapping`), with the same vars (`dbt_vars`), schema and threads.
+telemetry off, the feed time zone (`settings.FEED_TIMEZONE`) as a dbt var, and the run's
+dates (`RUN_DATE_VARS`: the as-of date, ...) in the environment (`run_date_env`), which the
+models read when they run: a new date then reuses the parsed project, where a new --vars
+value makes dbt parse it all again. In Airflow, Cosmos builds the profile from the Airflow
+connection instead (`partnerops.tracking.profile_mapping`), with the same vars (`dbt_vars`,
+the as-of date among them), schema and threads.
 """
 
 from __future__ import annotations
@@ -25,13 +28,20 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from partnerops.errors import UserError
 from partnerops.settings import FEED_TIMEZONE, NO_TELEMETRY_ENV, get_settings
 
-__all__ = ["dbt_env", "dbt_executable", "dbt_vars", "run_dbt", "MARTS_SCHEMA", "PG_OPTIONS"]
+__all__ = ["dbt_env", "dbt_executable", "dbt_vars", "run_date_env", "run_dbt", "MARTS_SCHEMA", "PG_OPTIONS",
+           "RUN_DATE_VARS"]
 
 #: The schema the public marts are built in (see dbt_project/macros/generate_schema_name.sql).
 MARTS_SCHEMA = "marts"
 
 #: Session options for dbt's connections (through libpq's PGOPTIONS).
 PG_OPTIONS = "-c jit=off"
+
+#: The dbt vars that change from run to run. `run_dbt` passes them as PARTNEROPS_DBT_VAR_<NAME>
+#: environment variables, which `date_var` (dbt_project/macros/as_of.sql) reads when a model
+#: runs: dbt parses the whole project again when --vars change (about 4 s of CPU a run).
+RUN_DATE_VARS = ("as_of", "as_of_from", "history_start")
+RUN_DATE_ENV_PREFIX = "PARTNEROPS_DBT_VAR_"
 
 
 def dbt_env(url: str) -> dict[str, str]:
@@ -69,6 +79,20 @@ def dbt_vars(as_of: date | str | None = None, extra: Mapping[str, Any] | None = 
     return out
 
 
+def run_date_env(merged_vars: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """Split `dbt_vars(...)` into the --vars that stay and the run's dates as environment variables.
+
+    Every RUN_DATE_VARS name gets an entry: its value, or None (to unset) when not given, so
+    that no date from the caller's own environment leaks into the run.
+    """
+    vars_ = dict(merged_vars)
+    env = {}
+    for name in RUN_DATE_VARS:
+        value = vars_.pop(name, None)
+        env[RUN_DATE_ENV_PREFIX + name.upper()] = None if value is None else str(value)
+    return vars_, env
+
+
 def dbt_executable() -> str:
     """The `dbt` next to this Python (the project's virtualenv), else the one on PATH."""
     found = shutil.which("dbt", path=str(Path(sys.executable).parent)) or shutil.which("dbt")
@@ -103,7 +127,12 @@ def run_dbt(
         env["DBT_TARGET_PATH"] = str(target_path)
         env["DBT_LOG_PATH"] = str(target_path / "logs")
     cmd = [dbt_executable(), *args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
-    merged = dbt_vars(as_of, vars)
+    merged, dates = run_date_env(dbt_vars(as_of, vars))
+    for name, value in dates.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     if merged:
         cmd += ["--vars", json.dumps(merged)]
     proc = subprocess.run(cmd, env=env, cwd=project_dir, text=True, capture_output=capture, check=False)

@@ -71,7 +71,9 @@ def test_an_as_of_date_sees_only_files_delivered_by_then(dbt_db_url, dbt_target,
     for day in DAYS:
         report = load_files(_deliver(inbox, day), database_url=url, triggered_by="test")
         assert sum(f.rows_loaded for f in report.files) == (3 if day == DAYS[-1] else 2)
-        dbt(url, dbt_target, "build", *MODELS_ONLY, as_of=day)
+        out = dbt(url, dbt_target, "build", *MODELS_ONLY, as_of=day)
+        if day != DAYS[0]:  # a new as-of date is not a new --vars value: dbt reuses the parsed project
+            assert "Unable to do partial parsing" not in out, out[:2000]
     day_by_day = {t: _dump(url, t) for t in COMPARED}
 
     # each date counts the campaigns of the files delivered by then: one a day, and the late

@@ -150,3 +150,14 @@ def test_task_logs_show_the_projects_operators_at_info_and_no_xcom_not_found_noi
     assert "library warning probe" in out
     assert "other operator info probe" not in out and "library info probe" not in out
     assert "XCom not found" not in out
+
+
+def test_the_runs_dates_reach_dbt_in_the_environment_and_the_rest_as_vars() -> None:
+    from partnerops.dbt import RUN_DATE_VARS, dbt_vars, run_date_env
+    from partnerops.settings import FEED_TIMEZONE
+
+    vars_, env = run_date_env(dbt_vars("2026-06-20", {"history_start": "2026-01-01", "late_arrival_days": 45}))
+    assert vars_ == {"feed_timezone": FEED_TIMEZONE, "late_arrival_days": 45}
+    assert env == {"PARTNEROPS_DBT_VAR_AS_OF": "2026-06-20", "PARTNEROPS_DBT_VAR_HISTORY_START": "2026-01-01",
+                   "PARTNEROPS_DBT_VAR_AS_OF_FROM": None}  # unset: none leaks in from the caller
+    assert set(RUN_DATE_VARS) == {"as_of", "as_of_from", "history_start"}

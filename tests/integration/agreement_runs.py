@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import psutil
 import psycopg2
 
 from partnerops import agreement_dags as ad
@@ -76,6 +77,33 @@ def awaiting_decision_on(af: AirflowRuntime, dag_id: str, run_id: str, commitmen
         if f": {commitment_id} is " in af.api("GET", path)["subject"]:
             return ti["map_index"]
     return None
+
+
+def wait_until_the_asking_attempt_has_ended(af: AirflowRuntime, dag_id: str, run_id: str, map_index: int) -> None:
+    """Wait, as a person would, before answering a Required Action that has just appeared.
+
+    The decision task asks, parks in `awaiting_input` and its process exits; the scheduler
+    learns of that exit in a later loop. Airflow 3.3 takes an answer that lands before the
+    scheduler has processed that exit for a task killed externally: the resumed try is failed,
+    retried, and asks again, and the answer is lost (seen on a loaded machine, the exit
+    processed 5 s after the question). A person is never that fast; the test waits until the
+    asking process has exited and two scheduler heartbeats later (a whole scheduler loop after it).
+    """
+    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ad.DECISION_TASK_ID}/{map_index}"
+    pid = af.api("GET", path).get("pid")
+    if pid:
+        wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
+                   timeout=120, what=f"the asking process {pid} to exit", poll=0.5)
+    exited = af.api("GET", "/monitor/health")["scheduler"]["latest_scheduler_heartbeat"]
+
+    def heartbeats_since() -> list[str]:
+        beat = af.api("GET", "/monitor/health")["scheduler"]["latest_scheduler_heartbeat"]
+        if beat and beat != seen[-1]:
+            seen.append(beat)
+        return len(seen) > 2
+
+    seen = [exited]
+    wait_until(heartbeats_since, timeout=120, what="two scheduler heartbeats", poll=0.5)
 
 
 def wait_until(predicate: Callable[[], T], timeout: float, what: str, poll: float = 2) -> T:

@@ -67,12 +67,31 @@ class Tracked:
 
 
 @pytest.fixture(scope="session")
-def airflow_meta_template(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated Airflow metadata database; every metadata database of the run is cloned from it."""
-    settings = replace(get_settings(), data_dir=tmp_path_factory.mktemp("af_template"))
-    name = migrated_template(admin_url, f"af_tpl_{uuid.uuid4().hex[:10]}", settings=settings)
-    yield name
-    drop_database(admin_url, name)
+def airflow_meta_template(admin_url: str, airflow_template_name: str, tmp_path_factory: pytest.TempPathFactory
+                          ) -> str:
+    """A migrated Airflow metadata database; every metadata database of the run is cloned from it.
+
+    One per run, shared by the xdist workers (its name follows the run's role prefix): the
+    first worker to need it migrates it, holding a lock on the server, and the others wait for
+    it. The run drops it at its end, with its roles (tests/conftest.py `drop_run_leftovers`).
+    """
+    name = airflow_template_name
+    conn = psycopg2.connect(with_database(admin_url, "postgres"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select pg_advisory_lock(hashtext(%s))", (name,))
+            cur.execute("select 1 from pg_database where datname = %s", (name,))
+            if cur.fetchone() is None:
+                settings = replace(get_settings(), data_dir=tmp_path_factory.mktemp("af_template"))
+                try:
+                    migrated_template(admin_url, name, settings=settings)
+                except BaseException:
+                    drop_database(admin_url, name)  # half migrated: no other worker may clone it
+                    raise
+    finally:
+        conn.close()  # and with it the lock
+    return name
 
 
 @pytest.fixture(scope="session")
@@ -259,6 +278,7 @@ def agreement_run(airflow_runtime: AirflowRuntime, tracking_project: TrackingPro
         map_index = agreement_runs.wait_until(
             lambda: agreement_runs.awaiting_decision_on(af, dag_id, run_id, commitment_id), timeout=120,
             what=f"a Required Action for {commitment_id}")
+        agreement_runs.wait_until_the_asking_attempt_has_ended(af, dag_id, run_id, map_index)
         # While this run waits for the decision, a new tracking event's run starts all the same.
         overlap_id = af.trigger(dag_id, conf={"as_of": as_of, "decision_window_minutes": 0})
         agreement_runs.wait_until(lambda: af.api("GET", f"/dags/{dag_id}/dagRuns/{overlap_id}")["state"] != "queued",

@@ -31,7 +31,6 @@ from partnerops.agreements.sample import sample_documents
 from partnerops.calendar import fill_calendar
 from partnerops.dbt import run_dbt
 from partnerops.intake import run_intake
-from partnerops.tracking import generate_docs
 
 pytestmark = pytest.mark.integration
 
@@ -45,8 +44,11 @@ FEEDS = ("orders", "shipments", "campaign_executions", "channel_listings", "data
 
 
 @pytest.fixture(scope="module")
-def view(airflow_runtime, tracking_project, tmp_path_factory) -> Iterator[dict]:
-    """The project database with a hostile brand, fresh feeds and marts for DATES; the dbt docs written."""
+def view(airflow_runtime, tracking_project, tracked, tmp_path_factory) -> Iterator[dict]:
+    """The project database with a hostile brand, fresh feeds and marts for DATES.
+
+    The dbt docs are the shared tracking run's (`tracked`): its DAG writes them.
+    """
     url, work = tracking_project.url, tmp_path_factory.mktemp("partnerships")
     doc = sample_documents(brands=11, groups=8, seed=2015, year=2026)[10]
     doc["brand"]["name"] = HOSTILE
@@ -70,7 +72,6 @@ def view(airflow_runtime, tracking_project, tmp_path_factory) -> Iterator[dict]:
         for as_of in DATES:
             run_dbt(["build", "--resource-type", "seed", "--resource-type", "model", "--resource-type", "snapshot"],
                     as_of=as_of, url=url, target_path=target, capture=True)
-        generate_docs(url, settings=tracking_project.settings, as_of=DATES[-1].isoformat())
         yield {"url": url, "hostile_id": hostile_id, "base": airflow_runtime.base_url, "as_of": DATES[-1]}
     finally:
         query(url, "delete from raw.evidence_loads where file_path like %s", (FEED_MARK + "%",))

@@ -3,5 +3,5 @@
     Partnerships view says so. Rebuilt by every `dbt run` or `dbt build` of the project.
 #}
 select
-    {% if var('as_of') %}'{{ var('as_of') }}'::date{% else %}null::date{% endif %} as as_of_var,
+    {{ as_of_var() }} as as_of_var,
     now()::timestamptz as built_at
