@@ -17,6 +17,7 @@ import psycopg2
 import psycopg2.errors
 import pytest
 import yaml
+from db_query import query
 
 from partnerops.agreements.sample import sample_documents
 from partnerops.db import create_database, drop_database, with_database
@@ -34,19 +35,9 @@ def as_login(url: str, login: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{login}@{parts.hostname}:{parts.port or 5432}"))
 
 
-def run(url: str, statement: str, params: tuple = ()) -> list[tuple]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(statement, params)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
-
-
 def refused(url: str, statement: str) -> bool:
     try:
-        run(url, statement)
+        query(url, statement)
     except psycopg2.errors.InsufficientPrivilege:
         return True
     return False
@@ -69,7 +60,7 @@ def db(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
             mp.setenv("PARTNEROPS_DATA_DIR", str(tmp_path_factory.mktemp("var")))
             report = run_intake([folder], database_url=logins["loader"], triggered_by="test")
         assert report.count("loaded") == 5, report.summary()
-        run(logins["transformer"], """create table marts.portfolio as
+        query(logins["transformer"], """create table marts.portfolio as
                                       select agreement_id, brand_id, group_id from raw.agreement_versions""")
         yield {"admin": url, **logins}
     finally:
@@ -77,20 +68,20 @@ def db(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
 
 
 def test_the_roles_log_in_with_their_passwords_hashed(db):
-    rows = dict(run(db["admin"], """select rolname, rolpassword from pg_authid
+    rows = dict(query(db["admin"], """select rolname, rolpassword from pg_authid
                                      where rolname = any(%s)""", ([role_name(k) for k in ROLE_KEYS],)))
     assert set(rows) == {role_name(k) for k in ROLE_KEYS}
     for key in ROLE_KEYS:
         stored = rows[role_name(key)]
         assert stored.startswith("SCRAM-SHA-256$") and PASSWORDS[password_env(key)] not in stored
-        assert run(db[key], "select current_user") == [(role_name(key),)]
+        assert query(db[key], "select current_user") == [(role_name(key),)]
 
 
 def test_a_role_without_a_password_stays_as_it_is_and_says_so(db):
     messages = {c.role: c.message for c in sync_role_logins(db["admin"], env={})}
     reader = role_name("reader")
     assert f"{password_env('reader')} is unset" in messages[reader] and "password set earlier" in messages[reader]
-    assert run(db["reader"], "select 1") == [(1,)]  # still logs in: nothing was taken away
+    assert query(db["reader"], "select 1") == [(1,)]  # still logs in: nothing was taken away
 
 
 def test_a_database_built_before_the_roles_is_handed_over(db, admin_url):
@@ -101,13 +92,13 @@ def test_a_database_built_before_the_roles_is_handed_over(db, admin_url):
     url = with_database(admin_url, name)
     try:
         upgrade(url, "0007")
-        run(url, "create schema marts; create table marts.built_before as select 'TM-1' as agreement_id")
+        query(url, "create schema marts; create table marts.built_before as select 'TM-1' as agreement_id")
         upgrade(url)
-        assert run(url, "select tableowner from pg_tables where tablename = 'alerts'") == [(role_name("migrator"),)]
-        assert run(url, "select tableowner from pg_tables where tablename = 'built_before'") == [
+        assert query(url, "select tableowner from pg_tables where tablename = 'alerts'") == [(role_name("migrator"),)]
+        assert query(url, "select tableowner from pg_tables where tablename = 'built_before'") == [
             (role_name("transformer"),)]
-        assert run(as_login(url, role_name("reader")), "select agreement_id from marts.built_before") == [("TM-1",)]
-        run(as_login(url, role_name("transformer")), "drop table marts.built_before")  # dbt may replace it
+        assert query(as_login(url, role_name("reader")), "select agreement_id from marts.built_before") == [("TM-1",)]
+        query(as_login(url, role_name("transformer")), "drop table marts.built_before")  # dbt may replace it
     finally:
         drop_database(admin_url, name)
 
@@ -115,20 +106,20 @@ def test_a_database_built_before_the_roles_is_handed_over(db, admin_url):
 def test_a_database_owner_with_createrole_runs_the_migrations(db, admin_url):
     """The managed-server setup of docs/deploy.md: no superuser, the database's owner may create roles."""
     owner = role_name("reader") + "_owner_test"  # the run's prefix: dropped with its roles
-    run(admin_url, f'create role "{owner}" login createrole')
+    query(admin_url, f'create role "{owner}" login createrole')
     # The roles exist already (the run's other databases made them, as the superuser). Since
     # PostgreSQL 16 a CREATEROLE login may grant only roles it holds WITH ADMIN OPTION, so the
     # server's admin hands them over that way (docs/deploy.md, "Database roles").
     roles = ", ".join(f'"{role_name(key)}"' for key in ROLE_KEYS)
-    run(admin_url, f'grant {roles} to "{owner}" with admin option')
+    query(admin_url, f'grant {roles} to "{owner}" with admin option')
     name = f"roles_test_{uuid.uuid4().hex[:12]}"
     create_database(admin_url, name)
     try:
-        run(admin_url, f'alter database "{name}" owner to "{owner}"')
+        query(admin_url, f'alter database "{name}" owner to "{owner}"')
         upgrade(as_login(with_database(admin_url, name), owner))
         url = with_database(admin_url, name)
-        assert run(url, "select tableowner from pg_tables where tablename = 'alerts'") == [(role_name("migrator"),)]
-        assert run(url, "select schema_owner from information_schema.schemata where schema_name = 'marts'") == [
+        assert query(url, "select tableowner from pg_tables where tablename = 'alerts'") == [(role_name("migrator"),)]
+        assert query(url, "select schema_owner from information_schema.schemata where schema_name = 'marts'") == [
             (role_name("transformer"),)]
     finally:
         drop_database(admin_url, name)
@@ -136,7 +127,7 @@ def test_a_database_owner_with_createrole_runs_the_migrations(db, admin_url):
 
 def test_the_loader_writes_raw_and_nothing_else(db):
     loader = db["loader"]
-    assert run(loader, "select count(*) from raw.agreement_versions where is_current") == [(5,)]
+    assert query(loader, "select count(*) from raw.agreement_versions where is_current") == [(5,)]
     for statement in ("select * from marts.portfolio",
                       "update marts.portfolio set brand_id = 'x'",
                       "insert into raw.alerts (agreement_id) values ('x')",
@@ -151,8 +142,8 @@ def test_the_loader_writes_raw_and_nothing_else(db):
 
 def test_the_transformer_reads_raw_and_owns_the_dbt_schemas_but_writes_no_raw(db):
     transformer = db["transformer"]
-    assert run(transformer, "select count(*) from marts.portfolio") == [(5,)]
-    run(transformer, "create table staging.scratch as select 1 as x; drop table staging.scratch")
+    assert query(transformer, "select count(*) from marts.portfolio") == [(5,)]
+    query(transformer, "create table staging.scratch as select 1 as x; drop table staging.scratch")
     for statement in ("insert into raw.intake_runs (triggered_by) values ('x')",
                       "update raw.agreement_versions set title = 'x'",
                       "insert into raw.alerts (agreement_id) values ('x')",
@@ -165,7 +156,7 @@ def test_alerts_read_marts_and_write_the_ledger_only(db):
     from partnerops.alerts.routing import Target
 
     alerts = db["alerts"]
-    agreement = run(alerts, "select min(agreement_id) from marts.portfolio")[0][0]
+    agreement = query(alerts, "select min(agreement_id) from marts.portfolio")[0][0]
     target = Target("email", "am@example.com")
     conn = psycopg2.connect(alerts)
     try:
@@ -178,7 +169,7 @@ def test_alerts_read_marts_and_write_the_ledger_only(db):
             settle(cur, item, "sent")
     finally:
         conn.close()
-    assert run(db["admin"], "select status from raw.alerts where alert_id = %s", (alert_id,)) == [("sent",)]
+    assert query(db["admin"], "select status from raw.alerts where alert_id = %s", (alert_id,)) == [("sent",)]
     for statement in ("insert into marts.portfolio (agreement_id) values ('x')",
                       "update marts.portfolio set brand_id = 'x'",
                       "select * from raw.agreement_versions",
@@ -188,7 +179,7 @@ def test_alerts_read_marts_and_write_the_ledger_only(db):
 
 def test_the_reader_reads_marts_only(db):
     reader = db["reader"]
-    assert run(reader, "select count(*) from marts.portfolio") == [(5,)]
+    assert query(reader, "select count(*) from marts.portfolio") == [(5,)]
     for statement in ("select * from raw.agreement_versions",
                       "select * from raw.alerts",
                       "select * from access.reporting_scopes",
@@ -199,9 +190,9 @@ def test_the_reader_reads_marts_only(db):
 
 
 def test_a_table_dbt_creates_later_is_readable_by_reader_and_alerts(db):
-    run(db["transformer"], "create table marts.later as select 1 as x")
-    assert run(db["reader"], "select x from marts.later") == [(1,)]
-    assert run(db["alerts"], "select x from marts.later") == [(1,)]
+    query(db["transformer"], "create table marts.later as select 1 as x")
+    assert query(db["reader"], "select x from marts.later") == [(1,)]
+    assert query(db["alerts"], "select x from marts.later") == [(1,)]
     assert refused(db["loader"], "select x from marts.later")
 
 
@@ -209,7 +200,7 @@ def test_a_reporting_login_must_exist_and_its_scope_must_name_an_agreement(db):
     login = role_name("reader") + "_nobody"
     with pytest.raises(UserError, match="no database login"):
         grant_reporting_login(db["admin"], login, account_manager="someone@example.com")
-    run(db["admin"], f'create role "{login}" login')
+    query(db["admin"], f'create role "{login}" login')
     with pytest.raises(UserError, match="no current agreement of account manager nobody@example.com"):
         grant_reporting_login(db["admin"], login, account_manager="nobody@example.com")
     with pytest.raises(UserError, match="exactly one"):
@@ -221,14 +212,14 @@ def test_grant_reporting_from_the_command_line(db, monkeypatch, capsys):
     from partnerops.cli import main
 
     login = role_name("reader") + "_cli_am"
-    run(db["admin"], f'create role "{login}" login')
-    am = run(db["admin"], "select min(account_manager_email) from raw.agreement_versions")[0][0]
+    query(db["admin"], f'create role "{login}" login')
+    am = query(db["admin"], "select min(account_manager_email) from raw.agreement_versions")[0][0]
     monkeypatch.setenv("PARTNEROPS_DATABASE_URL", db["admin"])
     assert main(["db", "grant-reporting", login, "--account-manager", am]) == 0
     assert f"{login} reads the marts of account manager {am}" in capsys.readouterr().out
-    assert run(db["admin"], "select account_manager_email from access.reporting_scopes where login = %s",
+    assert query(db["admin"], "select account_manager_email from access.reporting_scopes where login = %s",
                (login,)) == [(am.lower(),)]
-    assert run(as_login(db["admin"], login), "select count(*) from marts.portfolio")  # a member of the reader role
+    assert query(as_login(db["admin"], login), "select count(*) from marts.portfolio")  # a member of the reader role
     assert main(["db", "grant-reporting", login, "--group", "NOPE"]) == 1
     assert "no current agreement of group NOPE" in capsys.readouterr().err
 
@@ -259,13 +250,13 @@ def test_the_components_log_in_through_their_own_connections(db, monkeypatch, tm
              out=get_settings().evidence_inbox, scale=0.0001)
     totals = load_delivered("orders", triggered_by="test", today=date(2026, 3, 10), conn_id=LOADER_CONN_ID)
     assert totals["files"] >= 1 and not totals["not_loaded"], totals
-    loads = run(db["admin"], "select count(*), min(status) from raw.evidence_loads where feed = 'orders'")
+    loads = query(db["admin"], "select count(*), min(status) from raw.evidence_loads where feed = 'orders'")
     assert loads[0][0] == totals["files"]
-    assert run(db["admin"], "select count(*) from raw.orders")[0][0] > 0
+    assert query(db["admin"], "select count(*) from raw.orders")[0][0] > 0
     # the month's partition was made for the loader by the migrator's function, and holds the rows
-    assert run(db["admin"], "select tableowner from pg_tables where tablename = 'orders_p2026_03'") == [
+    assert query(db["admin"], "select tableowner from pg_tables where tablename = 'orders_p2026_03'") == [
         (role_name("migrator"),)]
-    assert run(db["admin"], "select count(*) from raw.orders_default")[0][0] == 0
+    assert query(db["admin"], "select count(*) from raw.orders_default")[0][0] == 0
     assert refused(db["loader"], "select raw.create_monthly_partition('raw.alerts', '2026-03-01')")
 
 

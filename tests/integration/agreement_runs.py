@@ -94,16 +94,18 @@ def wait_until_the_asking_attempt_has_ended(af: AirflowRuntime, dag_id: str, run
     if pid:
         wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
                    timeout=120, what=f"the asking process {pid} to exit", poll=0.5)
-    exited = af.api("GET", "/monitor/health")["scheduler"]["latest_scheduler_heartbeat"]
+    def heartbeat() -> str | None:
+        return af.api("GET", "/monitor/health")["scheduler"]["latest_scheduler_heartbeat"]
 
-    def heartbeats_since() -> list[str]:
-        beat = af.api("GET", "/monitor/health")["scheduler"]["latest_scheduler_heartbeat"]
-        if beat and beat != seen[-1]:
-            seen.append(beat)
-        return len(seen) > 2
+    beats = [heartbeat()]  # the one current when the process had exited: it may predate the exit
 
-    seen = [exited]
-    wait_until(heartbeats_since, timeout=120, what="two scheduler heartbeats", poll=0.5)
+    def two_heartbeats_later() -> bool:
+        beat = heartbeat()
+        if beat and beat != beats[-1]:
+            beats.append(beat)
+        return len(beats) > 2
+
+    wait_until(two_heartbeats_later, timeout=120, what="two scheduler heartbeats", poll=0.5)
 
 
 def wait_until(predicate: Callable[[], T], timeout: float, what: str, poll: float = 2) -> T:
