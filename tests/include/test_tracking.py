@@ -64,14 +64,12 @@ def test_a_connection_with_a_socket_folder_and_no_password_makes_a_profile(monke
     assert list(mapping.env_vars.values()) == [""]
 
 
-def test_build_manifest_writes_the_manifest_without_a_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("PARTNEROPS_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("PARTNEROPS_DATABASE_URL", raising=False)
-    path = tracking.build_manifest()
-    assert path == tmp_path / "dbt" / "manifest.json"
-    nodes = json.loads(path.read_text())["nodes"]
+def test_build_manifest_writes_the_manifest_without_a_database(dbt_manifest: Path):
+    """The session's manifest (tests/conftest.py) is `build_manifest` run with no database URL."""
+    assert dbt_manifest.name == "manifest.json" and dbt_manifest.parent.name == "dbt"
+    nodes = json.loads(dbt_manifest.read_text())["nodes"]
     assert f"model.partnerops.{tracking.STATUS_MART[1]}" in nodes
-    assert not list((tmp_path / "dbt").glob("dbt-parse-*")), "the temporary target folder is left behind"
+    assert not list(dbt_manifest.parent.glob("dbt-parse-*")), "the temporary target folder is left behind"
 
 
 def test_dbt_logs_in_as_the_transformer_else_through_partnerops_db(monkeypatch: pytest.MonkeyPatch):

@@ -185,9 +185,13 @@ def _terminate_when(url: str, query_prefix: str, stop: threading.Event, killed: 
         conn.close()
 
 
+#: Enough rows that each phase of the load runs long enough (a few tenths of a second) to be killed in.
+ROWS_KILLED_MID_LOAD = 60_000
+
+
 @pytest.mark.parametrize("phase", ["copy raw.shipments", "copy staging_shipments", "insert into raw.shipments"])
 def test_a_connection_killed_mid_load_leaves_nothing_and_a_retry_loads_once(db_url, tmp_path, phase):
-    path = write_shipments(tmp_path / "shipments_2026-03-05.csv", range(200_000))
+    path = write_shipments(tmp_path / "shipments_2026-03-05.csv", range(ROWS_KILLED_MID_LOAD))
     repeated = 0 if phase == "copy raw.shipments" else 1  # a repeated last row sends the file to the staging path
     if repeated:
         with path.open("a") as f:
@@ -206,10 +210,11 @@ def test_a_connection_killed_mid_load_leaves_nothing_and_a_retry_loads_once(db_u
     assert query(db_url, "select count(*) from raw.evidence_loads") == [(0,)]
 
     retry = load_files([path], database_url=db_url).files[0]
-    assert (retry.rows_loaded, retry.rows_duplicate) == (200_000, repeated)
+    assert (retry.rows_loaded, retry.rows_duplicate) == (ROWS_KILLED_MID_LOAD, repeated)
     again = load_files([path], database_url=db_url).files[0]
-    assert (again.rows_loaded, again.rows_duplicate) == (0, 200_000 + repeated)
-    assert query(db_url, "select count(*), count(distinct order_id) from raw.shipments") == [(200_000, 200_000)]
+    assert (again.rows_loaded, again.rows_duplicate) == (0, ROWS_KILLED_MID_LOAD + repeated)
+    assert query(db_url, "select count(*), count(distinct order_id) from raw.shipments") == [
+        (ROWS_KILLED_MID_LOAD, ROWS_KILLED_MID_LOAD)]
 
 
 def test_cli_load_reports_bad_input_without_a_traceback(project_env, tmp_path, capsys):
