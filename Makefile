@@ -19,10 +19,14 @@ export AIRFLOW_HOME ?= $(PARTNEROPS_DATA_DIR)/airflow
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# uv installs the same pinned set as pip would, in parallel: seconds instead of a minute and more.
+UV_INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt
+
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt uv
+	$(UV_INSTALL) -e '.[dev]'
 	@touch $@
 
 venv: $(STAMP) ## Create .venv and install the pinned dependencies
@@ -54,7 +58,7 @@ bench: $(STAMP) ## Run the benchmarks and print their figures (see docs/benchmar
 FUZZ_SECONDS ?= 300
 FUZZ_STAMP := $(VENV)/.installed-fuzz
 $(FUZZ_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,fuzz]'
+	$(UV_INSTALL) -e '.[dev,fuzz]'
 	@touch $@
 
 fuzz: $(FUZZ_STAMP) ## Fuzz the YAML and CSV/JSONL input checks for FUZZ_SECONDS (300); see fuzz/fuzz_inputs.py
@@ -68,7 +72,7 @@ docs: $(STAMP) ## Build the dbt docs that account managers read
 
 lock: ## Re-resolve the dependencies and rewrite constraints.txt
 	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev,fuzz]'
+	$(BIN)/pip install --quiet uv -e '.[dev,fuzz]'
 	$(BIN)/pip freeze --exclude-editable | grep -v '^partnerops' > constraints.txt
 	@touch $(STAMP)
 
