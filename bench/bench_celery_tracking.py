@@ -59,7 +59,9 @@ def _queue_delay(af, run_id: str) -> float:
     tis = af.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})["task_instances"]
     delays = [(datetime.fromisoformat(t["start_date"]) - datetime.fromisoformat(t["queued_when"])).total_seconds()
               for t in tis if t.get("queued_when") and t.get("start_date")]
-    return statistics.mean(delays or [0.0])
+    # A deferred task (the watcher sensors) is queued again when it resumes, after its first
+    # start: only first starts count.
+    return statistics.mean([d for d in delays if d >= 0] or [0.0])
 
 
 def _measure(executor: str, url: str, admin_url: str, settings, tmp: Path, slots: int, timeout: float,
