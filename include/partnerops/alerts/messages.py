@@ -9,6 +9,7 @@ broken JSON), and the subject is folded onto one line and encoded for the mail h
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -97,7 +98,8 @@ def alert_payload(row: StatusRow, contacts: AgreementContacts, *, rule: str, esc
         "account_manager_email": contacts.account_manager.email,
         "escalated": escalated,
         "escalation_reason": escalation_reason,
-        "burn_rate": burn.rate if burn else None,
+        # JSON has no infinity: an unbounded rate (nothing delivered yet, or a spent zero budget) is null
+        "burn_rate": burn.rate if burn and math.isfinite(burn.rate) else None,
         "burn_explanation": burn.explanation if burn else None,
         "opens_date": row.opens_date.isoformat() if row.opens_date else None,
         "window_share": f"{share:.0%}" if (share := window_share_of(rule)) is not None else None,

@@ -253,6 +253,24 @@ def test_burn_rate_warnings_fire_once_for_quota_and_threshold(seed: Seed, smtp_s
     assert "burn rate 1.60" in threshold and "5 window(s) judged, 2 non-compliant (error budget 3)" in threshold
 
 
+def test_an_unbounded_burn_rate_is_recorded_and_sent_as_unbounded(seed: Seed, smtp_server: SmtpServer,
+                                                                     webhook: Webhook):
+    """Nothing delivered half-way through the term: the pace reaches 0, so the rate has no bound.
+
+    JSON has no infinity: the ledger's payload carries null, and the email and the webhook say "unbounded".
+    """
+    seed.agreement(commitments=(("Q", "quota", 1),), quota_target=4)
+    seed.status(AS_OF, "on_track", commitment_id="Q", kind="quota", due=date(2026, 12, 31), progress_value=0,
+                progress_target=2)
+    report = run(seed.url, smtp_url=smtp_server.url, webhook_url=webhook.url, webhook_secret=webhook.secret)
+    assert dict(report.raised) == {"burn_rate": 1}
+    assert seed.query("select payload->>'burn_rate', payload ? 'burn_rate' from raw.alerts") == [(None, True)]
+    [(_, msg)] = smtp_server.messages
+    assert "burn rate unbounded" in msg.get_payload()[0].get_payload(decode=True).decode()
+    [post] = webhook.posts
+    assert "burn rate unbounded" in post["blocks"][0]["text"]["text"]
+
+
 def test_window_warnings_are_sent_once_each_at_50_and_75_percent(seed: Seed, smtp_server: SmtpServer):
     seed.agreement(commitments=(("D", "deliverable", 1),))
     opens, due = date(2026, 6, 1), date(2026, 6, 30)  # 50 % on 06-16, 75 % on 06-23
