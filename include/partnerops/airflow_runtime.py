@@ -58,7 +58,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -639,6 +639,7 @@ def running_airflow(
     worker_concurrency: int | None = None,
     component_homes: Path | None = None,
     connection_in_metadata: bool = False,
+    before_start: Callable[[AirflowRuntime], object] | None = None,
 ) -> Iterator[AirflowRuntime]:
     """Airflow running against `project_url`; stopped (and a throwaway metadata database dropped) on exit.
 
@@ -647,7 +648,9 @@ def running_airflow(
     `meta_template` (see `migrated_template`), it is a clone of that migrated database.
     Components still running `stop_timeout` seconds after SIGTERM are killed. With
     `connection_in_metadata`, the project database reaches the tasks only as the connection
-    `partnerops_db` in the metadata database (see `runtime_environ`).
+    `partnerops_db` in the metadata database (see `runtime_environ`). `before_start(runtime)`
+    runs once the metadata database is ready and before any component starts (docker-compose's
+    `airflow-init`: for example the FAB login).
     """
     server = meta_server_url or project_url
     throwaway = meta_database is None
@@ -662,6 +665,8 @@ def running_airflow(
             runtime.migrate()
         if connection_in_metadata:
             runtime.add_project_connection()
+        if before_start:
+            before_start(runtime)
         runtime.start(components)
         runtime.wait_ready(ready_timeout)
         yield runtime

@@ -9,6 +9,10 @@ docs, inboxes, quarantine). Airflow's settings are `settings.AIRFLOW_CONFIG`, th
 file's; tasks reach the project database only through the connection `partnerops_db` in the
 metadata database.
 
+The login is the deployment's too: the FAB auth manager, with `admin` set by `partnerops
+admin-password` before the components start (compose's `airflow-init`) and the people by
+`partnerops users sync` once intake has written the registry.
+
 The main job runs end to end through the scheduler, with alerts to a real SMTP server:
 agreements intake (the agreements inbox), the six evidence DAGs (feed files simulated into
 the evidence inbox), commitment tracking (Cosmos, `dbt build`), then, on its Asset event,
@@ -16,29 +20,40 @@ the evidence inbox), commitment tracking (Cosmos, `dbt build`), then, on its Ass
 holds the second message back, and the worker running the task is killed with SIGKILL, all
 its processes with it (as when its host dies). The scheduler notices the silent task,
 retries it on the other worker, and every effect still happens exactly once: each file and
-row loaded once, each alert recorded once and each email delivered once.
+row loaded once, each alert recorded once and each email delivered once. Last, an agreement's
+run asks its account manager for a decision: another account manager's answer is refused,
+and the account manager's own, logged in through FAB, is recorded under their email.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from email import message_from_bytes
 from pathlib import Path
 
 import psycopg2
 import pytest
-from agreement_runs import commitment_task_states, mark_feeds_fresh, mart_statuses, wait_until
+from agreement_runs import (
+    WAIVER_COMMENT,
+    commitment_task_states,
+    decision_tasks,
+    mark_feeds_fresh,
+    mart_statuses,
+    wait_until,
+    wait_until_the_asking_attempt_has_ended,
+)
 from aiosmtpd.controller import Controller
+from fab_login import partnerops_cli, prepare_fab, write_people
 
 from partnerops import agreement_dags as ad
-from partnerops import as_of as as_of_date
 from partnerops.agreements.sample import write_sample_corpus
 from partnerops.airflow_runtime import (
     CELERY_QUICK_TIMERS,
@@ -54,7 +69,7 @@ from partnerops.db import create_database, drop_database, with_database
 from partnerops.evidence.simulate import agreements_from_database, simulate
 from partnerops.migrations import upgrade
 from partnerops.registry import read_registry
-from partnerops.settings import get_settings
+from partnerops.settings import FAB_AUTH_MANAGER, get_settings
 from partnerops.tracking import RENDERING_ENV
 
 pytestmark = [
@@ -66,6 +81,8 @@ pytestmark = [
 ]
 
 BRANDS = 3
+#: The tracking run's as-of date. Fixed: the test does not depend on today's date.
+AS_OF = date(2026, 11, 30)
 EVIDENCE_DAGS = ("evidence_orders", "evidence_logistics", "evidence_marketing", "evidence_channel",
                  "evidence_data_operations", "evidence_attestations")
 #: The SMTP server holds back this message (1-based) until the test lets it go.
@@ -178,7 +195,6 @@ def test_the_main_job_runs_on_two_celery_workers_and_a_killed_worker_changes_no_
     started = time.monotonic()
     url, settings = project
     sink, smtp_url = smtp
-    today = as_of_date.today()
     extra = {**QUICK_TIMERS, **CELERY_QUICK_TIMERS,
              # as in production: the agreement DAG files are parsed again after intake writes the registry
              "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
@@ -186,23 +202,32 @@ def test_the_main_job_runs_on_two_celery_workers_and_a_killed_worker_changes_no_
              # the time of the default rendering (docs/benchmarks.md), which the shared tracking
              # run of the other integration tests covers
              RENDERING_ENV: "watcher_model_tasks",
-             "PARTNEROPS_SMTP_URL": smtp_url}
+             "PARTNEROPS_SMTP_URL": smtp_url,
+             "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER}
     homes = tmp_path / "hosts"
     with claim_redis_db() as broker, running_airflow(
             url, meta_server_url=admin_url, meta_template=airflow_meta_template, settings=settings,
             components=(*COMPONENTS, *celery_workers(2)), unpause_new_dags=False, parallelism=8, worker_concurrency=4,
             extra_env=extra, stop_timeout=5, executor="CeleryExecutor", broker_url=broker,
-            component_homes=homes, connection_in_metadata=True) as af:
+            component_homes=homes, connection_in_metadata=True, before_start=prepare_fab) as af:
         assert af.env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         # 1. intake: the agreements inbox into raw, and the registry snapshot for the agreement DAGs
         _first_run_done(af, "agreements_intake")
         entries = read_registry(settings.registry_path)
         agreement_files = len(list(settings.agreements_inbox.glob("*.y*ml")))
         assert len(entries) == agreement_files > 0
+        # the people, once the registry names the agreements: two account managers and an escalation person
+        manager, other = (e["account_manager"]["email"] for e in entries[:2])
+        assert manager != other
+        people = write_people(tmp_path / "people.yaml", {manager: "AccountManager", other: "AccountManager",
+                                                        "ops.lead@partners.example.com": "Op"})
+        synced = partnerops_cli(af.env, "users", "sync", str(people))
+        assert synced.returncode == 0, synced.stderr[-3000:]
+        passwords = json.loads(settings.airflow_passwords_file.read_text())
 
         # 2. evidence: two days of feed files delivered to the inbox, loaded by the six evidence DAGs
-        mark_feeds_fresh(url, today - timedelta(days=2))
-        simulate(agreements_from_database(url), start=today - timedelta(days=2), end=today - timedelta(days=1),
+        mark_feeds_fresh(url, AS_OF - timedelta(days=2))
+        simulate(agreements_from_database(url), start=AS_OF - timedelta(days=2), end=AS_OF - timedelta(days=1),
                  out=settings.evidence_inbox, seed=2015, scale=0.002)
         for dag_id in EVIDENCE_DAGS:
             af.wait_for_dag(dag_id)
@@ -210,14 +235,14 @@ def test_the_main_job_runs_on_two_celery_workers_and_a_killed_worker_changes_no_
         for dag_id in EVIDENCE_DAGS:
             _first_run_done(af, dag_id)
 
-        # 3. tracking (Cosmos) as of today; its Asset event starts sla_alerts and every agreement's DAG
+        # 3. tracking (Cosmos) as of AS_OF; its Asset event starts sla_alerts and every agreement's DAG
         dag_ids = [ad.dag_id_for(e["agreement_id"]) for e in entries]
         for dag_id in ["sla_alerts", *dag_ids]:
             af.wait_for_dag(dag_id)
             af.unpause(dag_id)
         af.wait_for_dag("commitment_tracking")
         af.unpause("commitment_tracking")
-        tracking_id = af.trigger("commitment_tracking", conf={"as_of": today.isoformat()})
+        tracking_id = af.trigger("commitment_tracking", conf={"as_of": AS_OF.isoformat()})
         tracking = af.wait_for_run("commitment_tracking", tracking_id, timeout=1800)
         assert tracking.state == "success", tracking.failed_tasks
 
@@ -237,6 +262,20 @@ def test_the_main_job_runs_on_two_celery_workers_and_a_killed_worker_changes_no_
             [run] = wait_until(lambda d=dag_id: _runs(af, d), timeout=60, what=f"the run of {dag_id}")
             result = af.wait_for_run(dag_id, run["dag_run_id"], timeout=400)
             agreement_runs[dag_id] = (result, commitment_task_states(af, dag_id, result.run_id, entry))
+        # 5. a decision, asked of the account manager under FAB, answered by the right person only
+        asked = af.trigger(dag_ids[0], conf={"as_of": AS_OF.isoformat(), "decision_window_minutes": 1})
+        question = wait_until(lambda: next((t for t in decision_tasks(af, dag_ids[0], asked)
+                                            if t["state"] == "awaiting_input"), None),
+                              timeout=300, what=f"a Required Action in {dag_ids[0]}")
+        wait_until_the_asking_attempt_has_ended(af, dag_ids[0], asked, question["map_index"])
+        detail = (f"/dags/{dag_ids[0]}/dagRuns/{asked}/taskInstances/{ad.DECISION_TASK_ID}/"
+                  f"{question['map_index']}/hitlDetails")
+        waiver = {"chosen_options": ["Waive"], "params_input": {"comment": WAIVER_COMMENT}}
+        refused = af.api_as(af.token_for(other, passwords[other]), "PATCH", detail, json=waiver)
+        answered = af.api_as(af.token_for(manager, passwords[manager]), "PATCH", detail, json=waiver)
+        assert answered.status_code == 200, answered.text
+        decided = af.wait_for_run(dag_ids[0], asked, timeout=400)
+
         survivor = next(w for w in celery_workers(2) if w != killed)
         survivor_logs = list((homes / survivor / "logs").rglob("*.log"))
 
@@ -263,9 +302,15 @@ def test_the_main_job_runs_on_two_celery_workers_and_a_killed_worker_changes_no_
         result, states = agreement_runs[dag_id]
         assert result.state == "success", f"{dag_id}: {result.failed_tasks}"
         statuses = {c["id"]: "not_listed" for c in entry["commitments"]}
-        statuses.update(mart_statuses(url, entry["agreement_id"], today.isoformat()))
+        statuses.update(mart_statuses(url, entry["agreement_id"], AS_OF.isoformat()))
         live = {cid: ad.task_state_for(status) for cid, status in statuses.items()}
         assert states == {cid: "skipped" if s == "deferred" else s for cid, s in live.items()}, statuses
+    # the decision: only the agreement's account manager could answer, and it is recorded as theirs
+    assert refused.status_code == 403, refused.text
+    assert decided.state == "success", decided.failed_tasks
+    recorded = _query(url, """select distinct decision, comment, decided_by from raw.commitment_decisions
+                               where agreement_id = %s""", entries[0]["agreement_id"])
+    assert recorded == [("waive", WAIVER_COMMENT, manager)], recorded
     # both workers ran tasks, each writing task logs in its own folder
     assert survivor_logs and list((homes / killed / "logs").rglob("*.log"))
     print(f"\ncelery topology test: {time.monotonic() - started:.0f} s "

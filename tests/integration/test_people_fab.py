@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import pytest
+from fab_login import partnerops_cli, prepare_fab, write_people
 
 from partnerops import agreement_dags as ad
 from partnerops.agreements.sample import write_sample_corpus
@@ -45,11 +43,6 @@ class Fab:
     identities: dict
 
 
-def _partnerops(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("partnerops", path=str(Path(sys.executable).parent)) or "partnerops"
-    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=300)
-
-
 @pytest.fixture(scope="module")
 def fab(admin_url: str, airflow_meta_template: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fab]:
     data = tmp_path_factory.mktemp("fab")
@@ -61,23 +54,16 @@ def fab(admin_url: str, airflow_meta_template: str, tmp_path_factory: pytest.Tem
     assert len({m["email"] for m in managers}) == 3
     people = {managers[0]["email"]: "AccountManager", managers[1]["email"]: "AccountManager",
               "auditor@partners.example.com": "Viewer", "ops.lead@partners.example.com": "Op"}
-    people_file = data / "people.yaml"
-    people_file.write_text(json.dumps({"format_version": 1, "people": [
-        {"email": login, "name": login.split("@")[0].replace(".", " ").title(), "role": role,
-         **({"escalation": True} if role == "Op" else {})} for login, role in people.items()]}))
+    people_file = write_people(data / "people.yaml", people)
 
     name = f"af_fab_{uuid.uuid4().hex[:10]}"
     create_database(admin_url, name, template=airflow_meta_template)
     af = AirflowRuntime(admin_url, metadata_url(admin_url, name), settings=settings, unpause_new_dags=False,
                         extra_env={"AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER})
     try:
-        if not _has_fab_tables(metadata_url(admin_url, name)):
-            af.migrate()  # FAB's own tables (the template has them when the FAB provider was installed first)
-        env = {**af.env, "AIRFLOW_ADMIN_PASSWORD": af.password}
-        admin = _partnerops(env, "admin-password")
-        assert admin.returncode == 0, admin.stderr[-3000:]
-        first = _partnerops(env, "users", "sync", str(people_file))
-        second = _partnerops(env, "users", "sync", str(people_file))
+        prepare_fab(af)
+        first = partnerops_cli(af.env, "users", "sync", str(people_file))
+        second = partnerops_cli(af.env, "users", "sync", str(people_file))
         passwords = json.loads(settings.airflow_passwords_file.read_text())
         af.start(("api-server", "dag-processor"))
         af.wait_ready()
@@ -86,17 +72,6 @@ def fab(admin_url: str, airflow_meta_template: str, tmp_path_factory: pytest.Tem
     finally:
         af.stop(5)
         drop_database(admin_url, name)
-
-
-def _has_fab_tables(meta_url: str) -> bool:
-    import psycopg2
-
-    with psycopg2.connect(meta_url.replace("postgresql+psycopg2://", "postgresql://", 1)) as conn, \
-            conn.cursor() as cur:
-        cur.execute("select to_regclass('public.ab_user') is not null")
-        found = cur.fetchone()[0]
-    conn.close()
-    return found
 
 
 def _token_subject(token: str) -> str:
