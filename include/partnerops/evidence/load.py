@@ -225,8 +225,10 @@ def pending_files(inbox: Path, feed: str, database_url: str, *, up_to: date | No
     """Files of `feed` in the inbox, delivered by `up_to`, not loaded yet.
 
     A delivered file is never rewritten (a correction comes as a new file), so a path already in
-    the manifest is done; a new path is hashed, and skipped if the same content was loaded under
-    another name. Paths that cannot be loaded (not regular files) are added to `skipped`, with why.
+    the manifest is done; a new path is hashed, and skipped if the same rows were loaded under
+    another name. A file with no rows is never such a re-delivery: a quiet feed sends the same
+    empty file every day, and each one is a delivery (the feed's freshness). Paths that cannot
+    be loaded (not regular files) are added to `skipped`, with why.
     """
     if not inbox.is_dir():
         return []
@@ -242,7 +244,8 @@ def pending_files(inbox: Path, feed: str, database_url: str, *, up_to: date | No
         done = {path for (path,) in cur.fetchall()}
         files = [f for f in files if str(f.path) not in done]
         hashes = {f.path: file_hash(f.path) for f in files}
-        cur.execute("select distinct content_hash from raw.evidence_loads where feed = %s and content_hash = any(%s)",
+        cur.execute("""select distinct content_hash from raw.evidence_loads
+                        where feed = %s and content_hash = any(%s) and rows_in_file > 0""",
                     (feed, list(hashes.values())))
         loaded = {h for (h,) in cur.fetchall()}
     return [f for f in files if hashes[f.path] not in loaded]
@@ -672,8 +675,9 @@ def _copy_direct(cur, ff: FeedFile, result: FileLoad, rules: tuple[RowRule, ...]
 
 
 def _content_loaded(cur, feed: Feed, content_hash: str, load_id: int) -> bool:
+    """Whether the same rows were loaded under another name (see `pending_files`: never for no rows)."""
     cur.execute("""select exists (select from raw.evidence_loads
-                                   where feed = %s and content_hash = %s and load_id <> %s)""",
+                                   where feed = %s and content_hash = %s and load_id <> %s and rows_in_file > 0)""",
                 (feed.name, content_hash, load_id))
     return cur.fetchone()[0]
 

@@ -317,6 +317,29 @@ def test_the_pending_files_of_an_inbox_skip_nothing_silently_and_never_block(db_
                                     "not a regular file; only regular files are read"]
 
 
+def test_each_days_file_without_rows_is_a_delivery_of_its_own_and_a_renamed_file_with_rows_is_not(
+        db_url, tmp_path):
+    """A quiet feed sends the same empty file every day (JSONL: no bytes; CSV: the header only).
+
+    Each is recorded as that day's delivery, through the inbox as the evidence DAGs load it, or
+    the freshness of the feed would stop at the first one. A file with rows delivered again
+    under another name is still recognised as loaded.
+    """
+    quiet, orders = tmp_path / "attestations", tmp_path / "orders"
+    quiet.mkdir()
+    for day in (5, 6, 7):
+        (quiet / f"attestations_2026-03-0{day}.jsonl").write_bytes(b"")
+        write(orders / f"orders_2026-03-0{day}.csv", [ORDERS_HEADER] + ([order(1)] if day != 6 else []))
+        for feed, inbox in (("attestations", quiet), ("orders", orders)):
+            load_module.load_inbox(feed, database_url=db_url, inbox=inbox, up_to=date(2026, 3, 31))
+    assert query(db_url, """select regexp_replace(file_path, '^.*/', ''), status, rows_in_file, rows_loaded
+                              from raw.evidence_loads order by load_id""") == [
+        ("attestations_2026-03-05.jsonl", "loaded", 0, 0), ("orders_2026-03-05.csv", "loaded", 1, 1),
+        ("attestations_2026-03-06.jsonl", "loaded", 0, 0), ("orders_2026-03-06.csv", "loaded", 0, 0),
+        ("attestations_2026-03-07.jsonl", "loaded", 0, 0)]  # orders_2026-03-07.csv: the 5th's rows again
+    assert query(db_url, "select count(*) from raw.orders") == [(1,)]
+
+
 @pytest.mark.parametrize("name, header, row", [
     ("orders_2026-03-05.csv", ORDERS_HEADER, order(1)),
     ("attestations_2026-03-05.jsonl", None, attestation()),

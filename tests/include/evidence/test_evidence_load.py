@@ -314,7 +314,10 @@ def test_json_lines_with_quoted_text_and_a_business_date_from_two_fields_take_th
 
 
 def test_content_loaded_before_takes_the_staging_path(db_url, tmp_path):
-    a = write_shipments(tmp_path / "shipments_2026-03-05.csv", range(0))
-    b = write_shipments(tmp_path / "shipments_2026-03-06.csv", range(0))
-    load_files([a, b], database_url=db_url)
-    assert load_paths(db_url) == [("fast", 0, 0, 0, 0), ("merge", 0, 0, 0, 0)]
+    """The same rows under another name are duplicates; files without rows are each a delivery."""
+    a = write_shipments(tmp_path / "shipments_2026-03-05.csv", range(3))
+    b = write_shipments(tmp_path / "shipments_2026-03-06.csv", range(3))
+    empty = [write_shipments(tmp_path / f"shipments_2026-03-0{day}.csv", range(0)) for day in (7, 8)]
+    load_files([a, b, *empty], database_url=db_url)
+    assert load_paths(db_url) == [("fast", 3, 3, 0, 0), ("merge", 3, 0, 3, 0), ("fast", 0, 0, 0, 0),
+                                  ("fast", 0, 0, 0, 0)]
