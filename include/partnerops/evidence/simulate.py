@@ -351,7 +351,7 @@ class _Faulty:
         if r >= self.p_late:
             self.files.get(self.feed, delivered).write(line)
         elif r < self.p_malformed:
-            self.files.get(self.feed, delivered).write(_malform(line, self.fmt, r / self.p_malformed))
+            self.files.get(self.feed, delivered).write(malform_row(line, self.fmt, r / self.p_malformed))
         elif r < self.p_duplicate:
             u = (r - self.p_malformed) / (self.p_duplicate - self.p_malformed)
             self.files.get(self.feed, delivered).write(line)
@@ -363,8 +363,8 @@ class _Faulty:
             self.files.get(self.feed, delivered + timedelta(days=2 + int(u * 5))).write(line)
 
 
-def _malform(line: str, fmt: str, u: float) -> str:
-    """One of five corruptions of a row, chosen by u in [0, 1)."""
+def malform_row(line: str, fmt: str, u: float) -> str:
+    """One of five corruptions of a row (a CSV line or a JSON object), chosen by u in [0, 1)."""
     kind = int(u * 5)
     if fmt == "jsonl":
         obj = json.loads(line)
