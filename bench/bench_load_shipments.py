@@ -106,8 +106,6 @@ def backend_cpu(conn) -> float | None:
 
 
 CPU: dict[str, list[float]] = {}
-#: The columns of raw.shipments, in order (the keyed COPY's file and statement).
-COLUMNS: list[str] = []
 #: What the loader made of the realistic file (its last run).
 REALISTIC: dict[str, object] = {}
 
@@ -118,22 +116,27 @@ def _cpu(label: str, conn, server_before: float | None, client_before: float) ->
         CPU.setdefault(label, []).append(server_after - server_before + time.process_time() - client_before)
 
 
-def bare_copy(url: str, path: Path) -> float:
-    execute(url, "drop table if exists bench_bare")
-    execute(url, BARE_TABLE)
+def _timed_copy(url: str, label: str, copy_sql: str, path: Path) -> float:
+    """Wall seconds of one `copy ... from stdin` of `path` on a new connection, committed; its CPU under `label`."""
     execute(url, "checkpoint")
     conn = psycopg2.connect(url)
     try:
         server, client = backend_cpu(conn), time.process_time()
         started = time.perf_counter()
         with conn.cursor() as cur, path.open("rb") as f:
-            cur.copy_expert("copy bench_bare from stdin with (format csv, header true)", f, size=1 << 20)
+            cur.copy_expert(copy_sql, f, size=1 << 20)
         conn.commit()
         seconds = time.perf_counter() - started
-        _cpu("bare COPY", conn, server, client)
+        _cpu(label, conn, server, client)
         return seconds
     finally:
         conn.close()
+
+
+def bare_copy(url: str, path: Path) -> float:
+    execute(url, "drop table if exists bench_bare")
+    execute(url, BARE_TABLE)
+    return _timed_copy(url, "bare COPY", "copy bench_bare from stdin with (format csv, header true)", path)
 
 
 def realistic_file(path: Path, seed: int = 2) -> Path:
@@ -153,38 +156,27 @@ def realistic_file(path: Path, seed: int = 2) -> Path:
     return out
 
 
-def stored_rows(url: str, path: Path) -> Path:
-    """The rows the loader stored in `raw.shipments` (every column), as a CSV file, for the keyed COPY."""
+def stored_rows(url: str, path: Path) -> tuple[Path, str]:
+    """The rows the loader stored in `raw.shipments`, every column, as a CSV file; and its column list."""
     out = path.with_name("stored_shipments.csv")
     conn = psycopg2.connect(url)
     try:
         with conn.cursor() as cur, out.open("wb") as f:
             cur.execute("""select string_agg(quote_ident(attname), ', ' order by attnum) from pg_attribute
                             where attrelid = 'raw.shipments'::regclass and attnum > 0 and not attisdropped""")
-            COLUMNS[:] = [cur.fetchone()[0]]
-            cur.copy_expert(f"copy (select {COLUMNS[0]} from raw.shipments) to stdout with (format csv)", f,
+            columns = cur.fetchone()[0]
+            cur.copy_expert(f"copy (select {columns} from raw.shipments) to stdout with (format csv)", f,
                             size=1 << 20)
     finally:
         conn.close()
-    return out
+    return out, columns
 
 
-def keyed_copy(url: str, stored: Path) -> float:
-    """COPY the stored rows back into the emptied `raw.shipments` (its load row stays)."""
+def keyed_copy(url: str, stored: tuple[Path, str]) -> float:
+    """COPY the stored rows (`stored_rows`) back into the emptied `raw.shipments` (its load row stays)."""
+    path, columns = stored
     execute(url, "truncate raw.shipments")
-    execute(url, "checkpoint")
-    conn = psycopg2.connect(url)
-    try:
-        server, client = backend_cpu(conn), time.process_time()
-        started = time.perf_counter()
-        with conn.cursor() as cur, stored.open("rb") as f:
-            cur.copy_expert(f"copy raw.shipments ({COLUMNS[0]}) from stdin with (format csv)", f, size=1 << 20)
-        conn.commit()
-        seconds = time.perf_counter() - started
-        _cpu("keyed COPY", conn, server, client)
-        return seconds
-    finally:
-        conn.close()
+    return _timed_copy(url, "keyed COPY", f"copy raw.shipments ({columns}) from stdin with (format csv)", path)
 
 
 PHASES: dict[str, list[float]] = {}
