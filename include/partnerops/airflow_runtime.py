@@ -30,9 +30,9 @@ The deployed topology (docker-compose.yml) runs the same way with `executor="Cel
 components `worker-1`, `worker-2`, ... are `airflow celery worker`s (`celery_workers(n)`), the
 broker is a Redis database the caller owns (`claim_redis_db`), the Celery result backend is the
 metadata database (Airflow's default), and with `component_homes` each component runs in its
-own folder (its cwd and AIRFLOW_HOME: its own airflow.cfg, task logs and output), sharing only
-the databases and the project's data folder. `CELERY_QUICK_TIMERS` lets the scheduler notice a
-dead worker's task in seconds.
+own folder (its cwd and AIRFLOW_HOME: its own airflow.cfg and output), sharing only the
+databases and the project's data folder (which holds the task logs, as compose's volume does).
+`CELERY_QUICK_TIMERS` lets the scheduler notice a dead worker's task in seconds.
 
 Every component is started in its own session and told to die with the process that started it
 (`PR_SET_PDEATHSIG`), so a harness killed outright leaves no Airflow behind; `stop()` ends every
@@ -364,9 +364,17 @@ class AirflowRuntime:
         return (self.home(name) if self.component_homes else self.log_dir) / f"{name}.out"
 
     def add_project_connection(self) -> None:
-        """Write the project database as the connection `partnerops_db` into the metadata database."""
-        self.airflow("connections", "delete", AIRFLOW_CONN_ID, check=False)
-        self.airflow("connections", "add", AIRFLOW_CONN_ID, "--conn-uri", self.project_url)
+        """Write the project database as the connection `partnerops_db` into the metadata database,
+        replacing one there: one CLI call, through a file only the owner can read (not argv)."""
+        home = self.settings.airflow_home
+        home.mkdir(parents=True, exist_ok=True)
+        path = home / f".{AIRFLOW_CONN_ID}.env"
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(f"{AIRFLOW_CONN_ID}={self.project_url}\n")
+        try:
+            self.airflow("connections", "import", "--overwrite", str(path))
+        finally:
+            path.unlink(missing_ok=True)
 
     def start(self, components: Sequence[str] = COMPONENTS) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -376,6 +384,9 @@ class AirflowRuntime:
                 cwd = self.home(name)
                 cwd.mkdir(parents=True, exist_ok=True)
                 env["AIRFLOW_HOME"] = str(cwd)
+                # task logs in the shared data folder, as docker-compose.yml's volume holds them:
+                # the API server reads a task's log there, whichever worker wrote it
+                env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"] = str(self.log_dir)
             if name.startswith(CELERY_WORKER_PREFIX):  # each worker serves its task logs on a port of its own
                 env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
             out = open(self._out_path(name), "ab")  # noqa: SIM115 - closed with the process
@@ -608,14 +619,16 @@ def _die_with_parent() -> None:
         pass
 
 
-def migrated_template(server_url: str, database: str, *, settings: Settings | None = None) -> str:
+def migrated_template(server_url: str, database: str, *, settings: Settings | None = None,
+                      extra_env: Mapping[str, str] | None = None) -> str:
     """Create `database` on `server_url` and migrate it: a template to clone metadata databases from.
 
     Returns its name; pass it as `running_airflow(meta_template=...)` or to
-    `partnerops.db.create_database(..., template=...)`. The caller drops it.
+    `partnerops.db.create_database(..., template=...)`. The caller drops it. `extra_env` is the
+    migration's configuration (with the FAB auth manager, FAB's tables are created too).
     """
     create_database(server_url, database)
-    AirflowRuntime(server_url, metadata_url(server_url, database), settings=settings).migrate()
+    AirflowRuntime(server_url, metadata_url(server_url, database), settings=settings, extra_env=extra_env).migrate()
     return database
 
 
