@@ -61,9 +61,6 @@ AIRFLOW_TESTS = "tests/integration/"
 #: Airflow tests that start an Airflow of their own (not the shared `airflow_runtime`): each is
 #: a unit of its own, so the other worker runs them while the shared one runs. Longest first.
 OWN_AIRFLOW_TESTS = (
-    "tests/integration/test_celery_topology.py",
-    "tests/integration/test_people_fab.py",
-    "tests/integration/test_agreements_intake_dag.py",
     "tests/integration/test_no_passwords_in_logs.py",
 )
 #: How long an interrupted controller waits for what its workers started to stop.

@@ -1,4 +1,4 @@
-"""The deployed login (FAB auth manager) for a test's own Airflow, set up as docker-compose's airflow-init does.
+"""The deployed login (FAB auth manager) for the tests' Airflow, set up as docker-compose's airflow-init does.
 
 `prepare_fab(af)`, before the components start: FAB's tables in the metadata database (the
 session's template has them when the FAB provider was installed first), then the `admin`
@@ -17,6 +17,10 @@ from pathlib import Path
 import psycopg2
 
 from partnerops.airflow_runtime import AirflowRuntime
+
+#: The escalation person of the tests' people files (role Op), and a reader of everything (role Viewer).
+OPS_LEAD = "ops.lead@partners.example.com"
+VIEWER = "auditor@partners.example.com"
 
 
 def partnerops_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

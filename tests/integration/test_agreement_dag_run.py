@@ -1,8 +1,9 @@
 """A per-agreement DAG under a running scheduler: its task states match the status mart for the day.
 
 The harness (tests/integration/conftest.py) runs Airflow on a project database with the
-sample agreements, every evidence feed fresh and empty (so missing evidence reads as at risk
-or breached rather than insufficient data), and commitment_tracking built for a fixed date.
+sample agreements, every evidence feed fresh (empty but for the last two days, so missing
+evidence reads as at risk or breached rather than insufficient data), and commitment_tracking
+built for a fixed date.
 One agreement's DAG is run for that date (`agreement_run`). While the run's decision window
 is open, at-risk commitments wait deferred and decisions wait for input; when it closes, the
 run ends `success` even with breached commitments (a breach is not a pipeline failure).
@@ -16,17 +17,16 @@ import pytest
 from agreement_runs import commitment_task_states
 
 from partnerops import agreement_dags as ad
-from partnerops.registry import read_registry
 
 pytestmark = pytest.mark.integration
 
 
-def test_airflow_dags_list_shows_one_dag_per_sample_agreement(airflow_runtime, tracking_project):
-    entries = read_registry(tracking_project.settings.registry_path)
+def test_airflow_lists_one_dag_per_sample_agreement(airflow_runtime, delivered):
+    entries = delivered.entries
     af = airflow_runtime
     for entry in entries:
         af.wait_for_dag(ad.dag_id_for(entry["agreement_id"]))
-    listed = json.loads(af.airflow("dags", "list", "-o", "json").stdout.strip().splitlines()[-1])
+    listed = af.api("GET", "/dags", params={"dag_id_pattern": ad.DAG_ID_PREFIX, "limit": 1000})["dags"]
     agreement_dags = sorted(d["dag_id"] for d in listed if d["dag_id"].startswith(ad.DAG_ID_PREFIX))
     assert agreement_dags == sorted(ad.dag_id_for(e["agreement_id"]) for e in entries)
     assert len(entries) >= 10
@@ -65,21 +65,13 @@ def test_the_run_note_sums_up_health_and_a_commitment_log_says_why(agreement_run
     assert "why: " in log and "evidence so far: " in log and "progress: " in log, log[:2000]
 
 
-def test_a_pipeline_failure_looks_different_from_a_breach(airflow_runtime, tracking_project):
+def test_a_pipeline_failure_looks_different_from_a_breach(agreement_run, airflow_runtime):
     """No marts for the date: read_marts fails after its retries, every commitment is upstream_failed."""
-    af = airflow_runtime
-    entry = read_registry(tracking_project.settings.registry_path)[-1]
+    entry, result = agreement_run.failing_run
     dag_id = ad.dag_id_for(entry["agreement_id"])
-    af.wait_for_dag(dag_id)
-    af.unpause(dag_id)
-    try:
-        run_id = af.trigger(dag_id, conf={"as_of": "2020-01-01", "decision_window_minutes": 0})
-        result = af.wait_for_run(dag_id, run_id, timeout=600)
-    finally:
-        af.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
     assert result.state == "failed"
     assert result.task_states[ad.READ_TASK_ID] == "failed"
-    read = af.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ad.READ_TASK_ID}")
+    read = airflow_runtime.api("GET", f"/dags/{dag_id}/dagRuns/{result.run_id}/taskInstances/{ad.READ_TASK_ID}")
     assert read["try_number"] == 3, "read_marts is tried once and retried twice before it fails"
-    assert set(commitment_task_states(af, dag_id, run_id, entry).values()) == {"upstream_failed"}
+    assert set(commitment_task_states(airflow_runtime, dag_id, result.run_id, entry).values()) == {"upstream_failed"}
     assert result.task_states[ad.SCORECARD_TASK_ID] == "failed"

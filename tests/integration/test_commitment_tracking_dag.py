@@ -63,7 +63,7 @@ def test_dbt_docs_are_generated(tracking_run, tracking_project):
 def test_missed_deadline_runs_the_oncall_callback(tracking_run, airflow_runtime):
     """The run's deadline (09:00 on the as-of date) passed long ago: the triggerer must have run its callback.
 
-    The runtime has no alert channel, so the on-call notifier only logs; that it sends one
+    The runtime has no on-call address, so the on-call notifier only logs; that it sends one
     message when one is configured is tests/include/alerts/test_oncall.py.
     """
     query = """select c.state, c.output, c.data::text

@@ -2,9 +2,10 @@
 
 Under the running-scheduler harness: the shared per-agreement run (`agreement_run` in
 conftest.py) asks for decisions on its breached and at-risk commitments (human-in-the-loop,
-Required Actions); the account manager's answer is given through Airflow's REST API as the UI
-does (PATCH .../hitlDetails, logged in as the agreement's account manager, after another
-account manager was refused). Here: who may answer, the decision row (who, when, why);
+Required Actions); the account manager opens the Required Action in the Airflow UI, whose
+form refuses a blank comment, and answers through Airflow's REST API as the UI does (PATCH
+.../hitlDetails, logged in through FAB as the agreement's account manager, after another
+account manager was refused). Here: who may answer, the form, the decision row (who, when, why);
 after commitment tracking is computed again for the same date (the tracking DAG's `dbt
 build`), the commitment `waived` in the status mart and in its status history; and green in
 the agreement's next run.
@@ -15,18 +16,27 @@ from __future__ import annotations
 import pytest
 from agreement_runs import WAIVER_COMMENT, commitment_task_states, instances
 from db_query import query
+from fab_login import OPS_LEAD
 
 pytestmark = pytest.mark.integration
 
 
 def test_only_the_agreements_account_manager_may_decide(agreement_run):
     run = agreement_run
-    # the request is assigned to the account manager, and to admin (the local escalation login)
-    assert [u["id"] for u in run.assigned_users] == [run.account_manager, "admin"]
+    # the request is assigned to the account manager, and to the escalation person (role Op)
+    assert [u["name"] for u in run.assigned_users] == [run.account_manager, OPS_LEAD]
+    # another account manager may not even read this agreement's DAG (the FAB login's DAG access)
     status, body = run.refused
     assert status == 403, body
-    assert f"User={run.other_account_manager}" in body and "not a respondent" in body
     assert run.decision_state == "success", "the account manager's own answer went through"
+
+
+def test_the_ui_sends_no_blank_comment(agreement_run):
+    """The Required Action's form in the Airflow UI, as the account manager, before they answered."""
+    blank_refused, required_shown, filled_accepted = agreement_run.form
+    assert blank_refused, "the Waive button is enabled with the comment blank"
+    assert required_shown, "the form does not say the comment is required"
+    assert filled_accepted, "the Waive button stays disabled once the comment is filled in"
 
 
 def test_the_answer_is_recorded_with_who_when_and_why(agreement_run, tracking_project):

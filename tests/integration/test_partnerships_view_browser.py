@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from browser import chromium
 from db_query import query
 
 from partnerops.agreements.sample import sample_documents
@@ -34,7 +35,6 @@ from partnerops.intake import run_intake
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
 HOSTILE = "<img src=x onerror=alert(1)> Bobby'); drop table marts.commitment_statuses;--"
 #: After the session's shared tracking date (conftest.AS_OF), so that these are the marts' latest
 #: dates and the status history (the snapshot of the latest date) covers the hostile agreement.
@@ -89,16 +89,8 @@ def artefacts(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with chromium() as instance:
+        yield instance
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ freshness gate, the docs) and the alerts run it started have written their resul
 
 from __future__ import annotations
 
-import json
-
 import psycopg2
 
 from partnerops.airflow_runtime import AirflowRuntime
@@ -20,8 +18,7 @@ def test_the_components_know_the_project_database_only_as_the_connection(airflow
                                                                          tracking_project):
     env = airflow_runtime.env
     assert "PARTNEROPS_DATABASE_URL" not in env and "AIRFLOW_CONN_PARTNEROPS_DB" not in env
-    listed = airflow_runtime.airflow("connections", "get", "partnerops_db", "-o", "json").stdout
-    conn = json.loads(listed[listed.index("["):])[0]
+    conn = airflow_runtime.api("GET", "/connections/partnerops_db")
     assert conn["conn_type"] == "postgres"
     assert conn["schema"] == tracking_project.url.rsplit("/", 1)[1]
 

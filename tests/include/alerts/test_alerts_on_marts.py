@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, time, timedelta
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import psycopg2
@@ -20,6 +21,7 @@ from test_alert_runs import settings
 from partnerops.agreements.sample import write_sample_corpus
 from partnerops.alerts import run_alerts
 from partnerops.alerts.demo import latest_as_of
+from partnerops.alerts.run import alerts_for_dag_run
 from partnerops.alerts.status import MARTS_READ
 from partnerops.calendar import fill_calendar
 from partnerops.db import create_database, drop_database, with_database
@@ -74,6 +76,23 @@ def marts(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         drop_database(admin_url, name)
 
 
+def test_the_dag_task_without_a_channel_is_a_dry_run_that_records_nothing(marts: dict,
+                                                                          monkeypatch: pytest.MonkeyPatch):
+    """`sla_alerts`' task on a fresh installation: it shows what it would send instead of failing.
+
+    First in the module: the mart's alerts are not recorded yet, so the dry run finds them new.
+    """
+    url, as_of = marts["url"], marts["as_of"]
+    for name in ("PARTNEROPS_SMTP_URL", "PARTNEROPS_ALERTS_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PARTNEROPS_DATABASE_URL", url)
+    recorded = _exec(url, "select count(*) from raw.alerts")
+    [report] = alerts_for_dag_run(None, SimpleNamespace(conf={"as_of": as_of.isoformat()}))
+    assert report["as_of"] == as_of.isoformat() and report["dry_run"]
+    assert sum(report["raised"].values()) > 0 and report["delivered"] == 0
+    assert _exec(url, "select count(*) from raw.alerts") == recorded
+
+
 def test_alerts_read_the_real_mart_and_send_once(marts: dict, smtp_server: SmtpServer):
     url, as_of = marts["url"], marts["as_of"]
     assert latest_as_of(url) == as_of
@@ -100,3 +119,4 @@ def test_every_message_from_the_mart_names_its_evidence(marts: dict, smtp_server
     for planned in report.examples:
         assert planned.payload["evidence_found"] and planned.payload["brand_name"]
         assert planned.payload["due_date"] or planned.payload["kind"] in ("quota", "threshold")
+
