@@ -61,6 +61,7 @@ AIRFLOW_TESTS = "tests/integration/"
 #: Airflow tests that start an Airflow of their own (not the shared `airflow_runtime`): each is
 #: a unit of its own, so the other worker runs them while the shared one runs. Longest first.
 OWN_AIRFLOW_TESTS = (
+    "tests/integration/test_local_login.py",
     "tests/integration/test_no_passwords_in_logs.py",
 )
 #: How long an interrupted controller waits for what its workers started to stop.
