@@ -521,6 +521,9 @@ class AirflowRuntime:
     def unpause(self, dag_id: str) -> None:
         self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 
+    def pause(self, dag_id: str) -> None:
+        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+
     def trigger(self, dag_id: str, *, logical_date: datetime | None = None,
                 conf: Mapping[str, Any] | None = None, run_id: str | None = None) -> str:
         """Start a run of `dag_id` now; returns its run id."""

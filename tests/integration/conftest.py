@@ -22,7 +22,7 @@ The main job then runs through the scheduler, each step a session fixture:
   that and empty (`mark_feeds_fresh`), so missing evidence reads as at risk or breached, not
   insufficient data.
 - `tracked`: the one commitment_tracking run the tests share, as of `AS_OF`, a fixed date. Its
-  Asset event starts `sla_alerts` and two agreements' DAGs. While `sla_alerts` is sending, the
+  Asset event starts `sla_alerts` and one agreement's DAG. While `sla_alerts` is sending, the
   SMTP server holds a message back and the worker running the task is killed with SIGKILL, all
   its processes with it (as when its host dies); it is started again, as an ops team would.
 - `agreement_run`: the one per-agreement run the tests share, with a waiver answered during it.
@@ -98,7 +98,6 @@ class Delivered:
 
     entries: list[dict]
     agreement_files: int
-    intake_run: dict
     #: intake run again on the same inbox
     second_intake_run: DagRunResult
     evidence_runs: dict[str, dict]
@@ -213,16 +212,15 @@ def dag_runs(af: AirflowRuntime, dag_id: str) -> list[dict]:
     return af.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
 
 
-def first_run_done(af: AirflowRuntime, dag_id: str, timeout: float = 400) -> dict:
+def first_run_done(af: AirflowRuntime, dag_id: str, timeout: float = 400) -> None:
     """Unpause `dag_id` (the scheduler starts its latest interval at once), wait for that run's end, pause it."""
     af.wait_for_dag(dag_id)
     af.unpause(dag_id)
     run = agreement_runs.wait_until(lambda: next(iter(dag_runs(af, dag_id)), None), timeout=60,
                                     what=f"a run of {dag_id}", poll=1)
     result = af.wait_for_run(dag_id, run["dag_run_id"], timeout=timeout)
-    af.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+    af.pause(dag_id)
     assert result.state == "success", f"{dag_id}: {result.failed_tasks}"
-    return run
 
 
 def run_once(af: AirflowRuntime, dag_id: str, timeout: float = 400) -> DagRunResult:
@@ -231,7 +229,7 @@ def run_once(af: AirflowRuntime, dag_id: str, timeout: float = 400) -> DagRunRes
     try:
         return af.wait_for_run(dag_id, af.trigger(dag_id), timeout=timeout)
     finally:
-        af.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+        af.pause(dag_id)
 
 
 @pytest.fixture(scope="session")
@@ -240,7 +238,7 @@ def delivered(airflow_runtime: AirflowRuntime, tracking_project: TrackingProject
     """The agreements and two days of evidence, taken in through their DAGs; the people synced."""
     af, url, settings = airflow_runtime, tracking_project.url, tracking_project.settings
     # 1. intake: the agreements inbox into raw, and the registry snapshot for the agreement DAGs
-    intake_run = first_run_done(af, "agreements_intake")
+    first_run_done(af, "agreements_intake")
     second_intake_run = run_once(af, "agreements_intake")
     entries = read_registry(settings.registry_path)
     # the agreement DAGs, built from the registry intake wrote: the dag-processor would parse their
@@ -273,9 +271,9 @@ def delivered(airflow_runtime: AirflowRuntime, tracking_project: TrackingProject
     evidence_runs = agreement_runs.wait_until(evidence_runs_ended, timeout=400, what="the evidence DAGs' runs",
                                               poll=0.5)
     for dag_id in EVIDENCE_DAGS:
-        af.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+        af.pause(dag_id)
     return Delivered(entries=entries, agreement_files=len(list(settings.agreements_inbox.glob("*.y*ml"))),
-                     intake_run=intake_run, second_intake_run=second_intake_run, evidence_runs=evidence_runs,
+                     second_intake_run=second_intake_run, evidence_runs=evidence_runs,
                      passwords={login: passwords[login] for login in people}, evidence_workers=workers,
                      account_manager_without_login=without_login, first_sync=first_sync, second_sync=second_sync)
 
@@ -362,7 +360,7 @@ def tracked(airflow_runtime: AirflowRuntime, tracking_project: TrackingProject, 
                              for dag_id in followed}
     finally:
         for dag_id in followers:
-            af.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+            af.pause(dag_id)
     return Tracked(as_of=as_of, run=run, alerts_run=alerts_run, alerts_reports=alerts_reports(af, alerts.run_id),
                    killed_worker=killed, killed_try=killed_try, delivered_before_kill=delivered_before_kill,
                    agreement_runs=followed, agreement_statuses=followed_statuses)
@@ -525,7 +523,7 @@ def agreement_run(airflow_runtime: AirflowRuntime, tracking_project: TrackingPro
         failing_run = af.wait_for_run(failing_dag_id, failing_run_id, timeout=600)
     finally:
         for paused in (dag_id, failing_dag_id):
-            af.api("PATCH", f"/dags/{paused}", json={"is_paused": True})
+            af.pause(paused)
     return AgreementRun(entry=entry, dag_id=dag_id, expected_status=expected_status, live=live,
                         decision_task_count=decision_task_count, result=result, final=final,
                         waived_commitment=commitment_id, waived_instances=instance_ids, decision_state=decided,
