@@ -14,7 +14,7 @@ export PARTNEROPS_DATA_DIR ?= $(CURDIR)/var
 export AIRFLOW_HOME ?= $(PARTNEROPS_DATA_DIR)/airflow
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo serve test test-fast lint bench fuzz docs lock clean
+.PHONY: help venv demo serve test test-fast lint bench bench-year fuzz docs lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,6 +53,9 @@ lint: $(STAMP) ## Lint Python (ruff)
 
 bench: $(STAMP) ## Run the benchmarks and print their figures (see docs/benchmarks.md)
 	@ls bench/*.py >/dev/null 2>&1 && for f in bench/*.py; do $(BIN)/python $$f; done || echo "no benchmarks yet"
+
+bench-year: $(STAMP) ## Simulate, load and track the reference year at full scale (about 2 hours; docs/benchmarks.md)
+	$(BIN)/partnerops bench-year
 
 FUZZ_SECONDS ?= 300
 FUZZ_STAMP := $(VENV)/.installed-fuzz

@@ -23,6 +23,7 @@ Usage: python bench/bench_daily_tracking.py [--scale 0.1] [--days 30] [--keep]
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import tempfile
@@ -84,6 +85,13 @@ def load(url: str, paths: list[Path]) -> tuple[float, int]:
     return time.monotonic() - started, rows
 
 
+def slowest_nodes(target: Path, count: int = 12) -> list[tuple[str, float]]:
+    """The `count` slowest nodes of the last dbt run in `target` (run_results.json), seconds each."""
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    timed_nodes = sorted(((r["unique_id"], r["execution_time"]) for r in results), key=lambda n: -n[1])
+    return timed_nodes[:count]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.1, help="order volume, share of the reference (default 0.1)")
@@ -123,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             next_load_s, next_rows = load(url, files_delivered(files, next_day, next_day))
             next_s = timed(run_dbt, ["build"], url=url, as_of=next_day, target_path=target, capture=True)
             print(f"next day ({next_rows:,} rows loaded in {next_load_s:.1f} s): {next_s:.1f} s", flush=True)
+            for node, seconds in slowest_nodes(target):
+                print(f"  {seconds:7.1f} s  {node}", flush=True)
             size = query(url, "select pg_database_size(current_database())")[0][0]
             evidence = query(url, "select (select count(*) from raw.orders) "
                                   "+ (select count(*) from raw.shipments)")[0][0]

@@ -191,6 +191,23 @@ def _cmd_bench_warning(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_bench_year(args: argparse.Namespace) -> int:
+    from partnerops.year_bench import render_table, run_bench_year
+
+    if args.scale <= 0 or args.chunk_days < 1 or args.build_every_days < 1:
+        raise UserError("--scale must be more than 0, --chunk-days and --build-every-days at least 1")
+    try:
+        result = run_bench_year(scale=args.scale, year=args.year, daily_days=args.daily_days,
+                                chunk_days=args.chunk_days, build_every_days=args.build_every_days,
+                                workdir=Path(args.workdir) if args.workdir else None,
+                                keep_database=args.keep_database)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print()
+    print(render_table(result))
+    return EXIT_OK
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from partnerops.evidence.cli import simulate_command
 
@@ -349,6 +366,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", metavar="DIR", help="keep the simulated files here (resumable; default: temporary)")
     p.add_argument("--database", metavar="NAME",
                    help="use (or create) this database on the server and keep it (resumable; default: throwaway)")
+
+    p = add("bench-year", _cmd_bench_year,
+            "Simulate, load and track the reference year (scale 1: about 220 M rows) with daily runs at the end.")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="order volume as a fraction of the reference 300,000 orders a day (default 1)")
+    p.add_argument("--year", type=int, default=2026, help="the business year (default 2026, the sample terms')")
+    p.add_argument("--daily-days", type=int, default=30, help="last days tracked one day at a time (default 30)")
+    p.add_argument("--chunk-days", type=int, default=7, help="days simulated and loaded at a time before (default 7)")
+    p.add_argument("--build-every-days", type=int, default=28,
+                   help="days between the builds before the daily ones (default 28)")
+    p.add_argument("--workdir", metavar="DIR", help="where the files and archives go (default: temporary, removed)")
+    p.add_argument("--keep-database", action="store_true", help="keep the database (its name is printed)")
 
     p = add("archive", _cmd_archive,
             "Archive raw order and shipment months past retention as .csv.gz files (docs/deploy.md, Retention).")
