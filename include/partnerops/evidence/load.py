@@ -299,11 +299,17 @@ ANALYZE_AFTER_ROWS = 100_000
 
 
 def analyze_after_load(conn, report: LoadReport) -> list[str]:
-    """ANALYZE each partitioned raw table that took ANALYZE_AFTER_ROWS rows or more in this batch.
+    """After a batch: summarize the new BRIN ranges of the raw tables it loaded, and ANALYZE the big loads.
+
+    The roll-ups find a day's rows through the BRIN index on `arrived_at`. PostgreSQL summarizes a
+    BRIN index's new page ranges only when VACUUM gets to the table, and a range not yet summarized
+    matches every query: until then a day's roll-up read the whole month. Summarizing the new
+    ranges costs a read of the pages just written.
 
     Autovacuum analyzes the monthly partitions by itself, but never their parent, whose statistics
     the planner uses for every query on the whole table (the daily roll-ups, the windows): without
-    them it guesses, and after a large load guesses badly.
+    them it guesses, and after a large load guesses badly. Tables that took ANALYZE_AFTER_ROWS rows
+    or more are analyzed; the ones analyzed are returned.
     """
     loaded: dict[str, int] = {}
     for f in report.files:
@@ -312,12 +318,25 @@ def analyze_after_load(conn, report: LoadReport) -> list[str]:
             loaded[feed.table] = loaded.get(feed.table, 0) + f.rows_loaded
     analyzed = [table for table, rows in sorted(loaded.items()) if rows >= ANALYZE_AFTER_ROWS]
     with conn.cursor() as cur:
+        for table in sorted(t for t, rows in loaded.items() if rows):
+            summarize_brin_indexes(cur, table)
         for table in analyzed:
             started = time.monotonic()
             cur.execute(f"analyze {table}")
             log.info("%s: analyzed after %s rows loaded (%.1f s)", table, f"{loaded[table]:,}",
                      time.monotonic() - started)
     return analyzed
+
+
+def summarize_brin_indexes(cur, table: str) -> int:
+    """Summarize the new page ranges of every BRIN index on `table`'s partitions; the ranges summarized."""
+    cur.execute("""select coalesce(sum(brin_summarize_new_values(i.indexrelid)), 0)
+                     from pg_inherits p
+                     join pg_index i on i.indrelid = p.inhrelid
+                     join pg_class c on c.oid = i.indexrelid
+                     join pg_am am on am.oid = c.relam
+                    where p.inhparent = %s::regclass and am.amname = 'brin'""", (table,))
+    return cur.fetchone()[0]
 
 
 def load_inbox(feed: str, *, database_url: str, inbox: Path, up_to: date | None = None,
