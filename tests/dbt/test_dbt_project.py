@@ -57,7 +57,7 @@ def test_public_marts_have_enforced_contracts(manifest):
     for name in PUBLIC_MARTS:
         assert models[name]["config"]["contract"]["enforced"], name
     assert models["commitment_statuses"]["config"]["materialized"] == "incremental"
-    assert models["prospect_kpis"]["config"]["materialized"] == "incremental"
+    assert models["prospect_kpi_counts"]["config"]["materialized"] == "incremental"
 
 
 def test_every_rule_has_a_unit_test(manifest):

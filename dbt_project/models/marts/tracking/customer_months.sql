@@ -7,7 +7,8 @@
         full_refresh=false,
         indexes=[
             {'columns': ['customer_month_id'], 'unique': true},
-            {'columns': ['brand_id', 'customer_id', 'order_month']}
+            {'columns': ['brand_id', 'customer_id', 'order_month']},
+            {'columns': ['last_arrived_at']}
         ]
     )
 }}
@@ -19,6 +20,9 @@
     currencies and arrivals are the smaller or larger of the two. Kept forever, also by
     --full-refresh (full_refresh=false), like the daily roll-ups: retention archives old raw
     orders; drop the table to rebuild it from the orders still in the database.
+    first_arrived_at and repeat_arrived_at say when the row came to exist and when it reached two
+    orders, so that what it was at an earlier watermark can be told from the row
+    (int_customer_kpis_accumulated counts the KPIs by difference).
 #}
 with
 
@@ -42,6 +46,8 @@ aggregated as (
         sum(orders.order_amount) as order_amount,
         min(orders.order_currency) as order_currency,
         min(orders.business_date) as first_order_date,
+        min(orders.arrived_at) as first_arrived_at,
+        (array_agg(orders.arrived_at order by orders.arrived_at))[2] as second_arrived_at,
         max(orders.arrived_at) as last_arrived_at
 
     from orders
@@ -72,6 +78,13 @@ merged as (
         keyed.order_amount + coalesce(previous.order_amount, 0) as order_amount,
         least(keyed.order_currency, previous.order_currency) as order_currency,
         least(keyed.first_order_date, previous.first_order_date) as first_order_date,
+        -- the orders read now all arrived after the ones the row had
+        coalesce(previous.first_arrived_at, keyed.first_arrived_at) as first_arrived_at,
+        case
+            when previous.order_count >= 2 then previous.repeat_arrived_at
+            when previous.order_count = 1 then keyed.first_arrived_at
+            else keyed.second_arrived_at
+        end as repeat_arrived_at,
         greatest(keyed.last_arrived_at, previous.last_arrived_at) as last_arrived_at
 
     from keyed
@@ -82,7 +95,8 @@ merged as (
 {% else %}
 merged as (
 
-    select * from keyed
+    select keyed.*, keyed.second_arrived_at as repeat_arrived_at
+    from keyed
 
 ),
 {% endif %}
@@ -98,6 +112,8 @@ final as (
         order_amount::numeric(20, 2) as order_amount,
         order_currency::char(3) as order_currency,
         first_order_date::date as first_order_date,
+        first_arrived_at::timestamptz as first_arrived_at,
+        repeat_arrived_at::timestamptz as repeat_arrived_at,
         last_arrived_at::timestamptz as last_arrived_at
 
     from merged
