@@ -2,9 +2,12 @@
     The arrival days a daily roll-up of a raw feed (orders, shipments) takes again on an
     incremental run: every delivery day from the latest one already rolled up on, and the
     delivery days of the feed's files loaded since those the previous run saw (`loads_seen_through`:
-    the last load's end then; with five minutes' margin for a load that ended before it but
-    committed after that run had started reading). A roll-up's rows of one delivery day are
-    replaced as a whole (delete+insert on arrival_date), so taking a day again is safe.
+    the end of the latest load that run saw). No margin is needed for a load that run did not
+    see: the loader holds a lock per feed until it commits, so the loads of a feed commit one
+    after the other, and one that was not committed yet ended after every load that was. (A
+    margin of minutes used to make a run after a catch-up load take every day loaded in those
+    minutes again.) A roll-up's rows of one delivery day are replaced as a whole (delete+insert
+    on arrival_date), so taking a day again is safe.
 
     `rolled_up_arrivals(feed)` is a CTE body with one row: `since` (the earliest instant to
     read; the BRIN index on arrived_at turns it into a short scan), `from_date` (every arrival
@@ -30,7 +33,7 @@
         from {{ source('evidence', 'evidence_loads') }}
         where feed = '{{ feed }}' and status = 'loaded'
     ) as loads
-        on loads.finished_at > previous.loads_seen_through - interval '5 minutes'
+        on loads.finished_at > previous.loads_seen_through
     group by previous.latest_arrival_date
 {%- endmacro %}
 

@@ -31,7 +31,7 @@ orders as (
     select * from {{ ref('stg_evidence__orders') }}
     where {{ known_by_run_as_of('arrived_at') }}
     {% if is_incremental() %}
-        and arrived_at > (select coalesce(max(last_arrived_at), '-infinity'::timestamptz) from {{ this }})
+        and arrived_at > {{ incremental_watermark('last_arrived_at') }}
     {% endif %}
 
 ),

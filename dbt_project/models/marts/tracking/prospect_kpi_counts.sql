@@ -32,28 +32,26 @@ customer_months as (
 ),
 
 {% if is_incremental() %}
-watermark as (
-
-    select coalesce(max(last_arrived_at), '-infinity'::timestamptz) as counted_through
-    from {{ this }}
-
-),
-
+{% set counted_through = incremental_watermark('last_arrived_at') %}
 changed_customers as (
 
     select distinct brand_id, customer_id
     from customer_months
-    where last_arrived_at > (select counted_through from watermark)
+    where last_arrived_at > {{ counted_through }}
 
 ),
 
 customer_rows as (
 
-    select customer_months.*
-    from customer_months
-    inner join changed_customers
-        on changed_customers.brand_id = customer_months.brand_id
-        and changed_customers.customer_id = customer_months.customer_id
+    -- each changed customer's customer-months, through the index on brand and customer
+    select customer_history.*
+    from changed_customers
+    cross join lateral (
+        select *
+        from customer_months
+        where customer_months.brand_id = changed_customers.brand_id
+            and customer_months.customer_id = changed_customers.customer_id
+    ) as customer_history
 
 ),
 
@@ -67,11 +65,11 @@ counted_rows as (
         brand_id,
         customer_id,
         order_month,
-        coalesce(repeat_arrived_at <= (select counted_through from watermark), false) as is_repeat,
+        coalesce(repeat_arrived_at <= {{ counted_through }}, false) as is_repeat,
         null::timestamptz as last_arrived_at,
         -1 as sign
     from customer_rows
-    where first_arrived_at <= (select counted_through from watermark)
+    where first_arrived_at <= {{ counted_through }}
 
 ),
 
@@ -84,7 +82,7 @@ arrived_orders as (
         count(*) as order_count,
         sum(order_amount) as gmv
     from {{ ref('stg_evidence__orders') }}
-    where arrived_at > (select counted_through from watermark)
+    where arrived_at > {{ counted_through }}
         and arrived_at <= (select max(last_arrived_at) from customer_rows)
     group by 1, 2
 
