@@ -34,8 +34,15 @@ def undescribed(manifest: dict, built_columns: Mapping[str, Sequence[str]] | Non
 
 
 def primary_key_tests(manifest: dict) -> dict[str, list[str]]:
-    """Every mart's primary-key tests: `unique_combination_of_columns(...)`, or a column unique and not null."""
+    """Every mart's primary-key tests: `unique_combination_of_columns(...)`, a column unique and not null, or a
+    primary key the database enforces (an enforced contract's `primary_key` constraint)."""
     found: dict[str, list[str]] = {name: [] for name in mart_nodes(manifest)}
+    for node in manifest["nodes"].values():
+        if node["name"] in found and node["resource_type"] in ("model", "snapshot") \
+                and node["config"].get("contract", {}).get("enforced"):
+            for constraint in node.get("constraints", []):
+                if constraint["type"] == "primary_key":
+                    found[node["name"]].append(f"primary key ({', '.join(constraint['columns'])})")
     by_column: dict[tuple[str, str], set[str]] = {}
     for test in manifest["nodes"].values():
         if test["resource_type"] != "test" or not test.get("test_metadata"):

@@ -153,7 +153,9 @@ def test_the_docs_check_finds_an_undescribed_mart_or_column(manifest):
 def test_every_mart_has_a_primary_key_test(manifest):
     tests = primary_key_tests(manifest)
     assert [name for name, found in tests.items() if not found] == []
-    assert tests["commitment_statuses"] == ["unique_combination_of_columns(as_of_date, commitment_instance_id)"]
+    assert tests["commitment_statuses"] == ["primary key (as_of_date, commitment_instance_id)",
+                                            "unique_combination_of_columns(as_of_date, commitment_instance_id)"]
+    assert tests["customer_months"] == ["primary key (customer_month_id)"]
     assert tests["commitment_status_snapshots"] == ["unique_combination_of_columns(dbt_scd_id, dbt_valid_to)"]
 
 

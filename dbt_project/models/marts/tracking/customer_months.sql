@@ -6,7 +6,6 @@
         on_schema_change='fail',
         full_refresh=false,
         indexes=[
-            {'columns': ['customer_month_id'], 'unique': true},
             {'columns': ['brand_id', 'customer_id', 'order_month']},
             {'columns': ['last_arrived_at']}
         ]
