@@ -155,7 +155,7 @@ def test_every_mart_has_a_primary_key_test(manifest):
     assert [name for name, found in tests.items() if not found] == []
     assert tests["commitment_statuses"] == ["primary key (as_of_date, commitment_instance_id)",
                                             "unique_combination_of_columns(as_of_date, commitment_instance_id)"]
-    assert tests["customer_months"] == ["primary key (customer_month_id)"]
+    assert tests["customer_months"] == ["primary key (brand_id, customer_id, order_month)"]
     assert tests["commitment_status_snapshots"] == ["unique_combination_of_columns(dbt_scd_id, dbt_valid_to)"]
 
 

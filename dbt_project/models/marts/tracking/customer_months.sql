@@ -1,12 +1,11 @@
 {{
     config(
         materialized='incremental',
-        unique_key='customer_month_id',
+        unique_key=['brand_id', 'customer_id', 'order_month'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         full_refresh=false,
         indexes=[
-            {'columns': ['brand_id', 'customer_id', 'order_month']},
             {'columns': ['last_arrived_at']}
         ]
     )
@@ -88,7 +87,9 @@ merged as (
 
     from keyed
     left join {{ this }} as previous
-        on previous.customer_month_id = keyed.customer_month_id
+        on previous.brand_id = keyed.brand_id
+        and previous.customer_id = keyed.customer_id
+        and previous.order_month = keyed.order_month
 
 ),
 {% else %}
