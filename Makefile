@@ -54,7 +54,7 @@ lint: $(STAMP) ## Lint Python (ruff)
 bench: $(STAMP) ## Run the benchmarks and print their figures (see docs/benchmarks.md)
 	@ls bench/*.py >/dev/null 2>&1 && for f in bench/*.py; do $(BIN)/python $$f; done || echo "no benchmarks yet"
 
-bench-year: $(STAMP) ## Simulate, load and track the reference year at full scale (about 2 hours; docs/benchmarks.md)
+bench-year: $(STAMP) ## Simulate, load and track the reference year at full scale (close to 3 hours; docs/benchmarks.md)
 	$(BIN)/partnerops bench-year
 
 FUZZ_SECONDS ?= 300
