@@ -200,8 +200,8 @@ class Settings:
     #: agreement: around the file's delivery date) is implausible and quarantined.
     evidence_date_margin_days: int = 366
     #: `PARTNEROPS_RETENTION_MARGIN_DAYS`: raw order and shipment detail is kept this many days
-    #: beyond the last threshold window that can read it (partnerops.evidence.retention); `off`
-    #: keeps it forever.
+    #: beyond the last threshold window that can read it, and at least until that window is
+    #: frozen (partnerops.evidence.retention); `off` keeps it forever.
     retention_margin_days: int | None = 90
     timers: TimerSettings = field(default_factory=TimerSettings.from_env)
 

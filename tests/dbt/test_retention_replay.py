@@ -39,10 +39,15 @@ def _add_shipment(url: str, order_id: str, day: date, arrived: date, hours_to_sh
           (order_id, local(day, 9), local(day, 9) + timedelta(hours=hours_to_ship), day, local(arrived, 8)))
 
 
-def test_kept_until_the_quarter_end_plus_allowance_and_margin():
-    assert kept_until(date(2026, 1, 1), 90) == date(2026, 3, 31) + timedelta(days=135)
+def test_kept_until_the_quarter_end_plus_the_margin_never_before_the_windows_freeze():
+    assert kept_until(date(2026, 1, 1), 90) == date(2026, 3, 31) + timedelta(days=90)
+    assert kept_until(date(2026, 5, 1), 90) == date(2026, 9, 28)
+    # a margin shorter than the late-arrival allowance (45 days) keeps the month until its windows freeze
     assert kept_until(date(2026, 3, 1), 0) == date(2026, 5, 15)
+    assert kept_until(date(2026, 3, 1), 44) == date(2026, 5, 15)
+    assert kept_until(date(2026, 3, 1), 46) == date(2026, 5, 16)
     assert kept_until(date(2026, 12, 1), 0) == date(2027, 2, 14)
+    assert kept_until(date(2026, 3, 1), 0, late_arrival_days=10) == date(2026, 4, 10)
 
 
 def test_replay_inside_retention_equals_live(dbt_db_url, dbt_target, tmp_path, monkeypatch):

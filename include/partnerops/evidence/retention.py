@@ -1,10 +1,11 @@
 """Retention of the raw order and shipment detail: old monthly partitions archived as compressed files.
 
 The policy (docs/deploy.md, "Retention"): the raw detail of a business month is kept while any
-threshold window that can read it may still change, plus a margin. A window is at most a
-quarter long and is frozen `late_arrival_days` after it ends (dbt var, default 45), so a month
-is needed until the end of its quarter plus that allowance; the margin
-(`PARTNEROPS_RETENTION_MARGIN_DAYS`, default 90) comes on top. After that, its partitions of
+threshold window that can read it is open, plus a margin (`PARTNEROPS_RETENTION_MARGIN_DAYS`,
+default 90). A window is at most a quarter long, so a month is kept until its quarter's end plus
+the margin. A closed window still takes late evidence for `late_arrival_days` after its end (dbt
+var, default 45) and is frozen then, so a margin shorter than that counts as that allowance:
+late evidence always finds its month's partition. After that, its partitions of
 raw.orders and raw.shipments are written to `<data dir>/archive/<feed>/<partition>.csv.gz` (a
 CSV with a header, as `COPY ... to stdout` writes it), detached and dropped, each in one
 transaction. The daily roll-ups, the marts and the status history are kept forever: they do
@@ -50,10 +51,13 @@ class Archived:
 
 
 def kept_until(month: date, margin_days: int, late_arrival_days: int = LATE_ARRIVAL_DAYS) -> date:
-    """The last day a business month's raw detail is kept: its quarter's end + the late-arrival allowance + margin."""
+    """The last day a business month's raw detail is kept: its quarter's end + the margin.
+
+    The margin is at least the late-arrival allowance, after which the quarter's windows are frozen.
+    """
     quarter_end_month = (month.month - 1) // 3 * 3 + 3
     next_quarter = date(month.year + quarter_end_month // 12, quarter_end_month % 12 + 1, 1)
-    return next_quarter - timedelta(days=1) + timedelta(days=late_arrival_days + margin_days)
+    return next_quarter - timedelta(days=1) + timedelta(days=max(margin_days, late_arrival_days))
 
 
 def archive_evidence(database_url: str, *, today: date | None = None, settings: Settings | None = None,
