@@ -53,50 +53,39 @@ aggregated as (
 
 ),
 
-keyed as (
-
-    select
-        (brand_id || '|' || customer_id || '|' || to_char(order_month, 'YYYY-MM')) as customer_month_id,
-        *
-
-    from aggregated
-
-),
-
 {% if is_incremental() %}
 merged as (
 
     -- the new orders added to what the customer-month already had
     select
-        keyed.customer_month_id,
-        keyed.brand_id,
-        keyed.customer_id,
-        keyed.order_month,
-        keyed.order_count + coalesce(previous.order_count, 0) as order_count,
-        keyed.order_amount + coalesce(previous.order_amount, 0) as order_amount,
-        least(keyed.order_currency, previous.order_currency) as order_currency,
-        least(keyed.first_order_date, previous.first_order_date) as first_order_date,
+        arrived.brand_id,
+        arrived.customer_id,
+        arrived.order_month,
+        arrived.order_count + coalesce(previous.order_count, 0) as order_count,
+        arrived.order_amount + coalesce(previous.order_amount, 0) as order_amount,
+        least(arrived.order_currency, previous.order_currency) as order_currency,
+        least(arrived.first_order_date, previous.first_order_date) as first_order_date,
         -- the orders read now all arrived after the ones the row had
-        coalesce(previous.first_arrived_at, keyed.first_arrived_at) as first_arrived_at,
+        coalesce(previous.first_arrived_at, arrived.first_arrived_at) as first_arrived_at,
         case
             when previous.order_count >= 2 then previous.repeat_arrived_at
-            when previous.order_count = 1 then keyed.first_arrived_at
-            else keyed.second_arrived_at
+            when previous.order_count = 1 then arrived.first_arrived_at
+            else arrived.second_arrived_at
         end as repeat_arrived_at,
-        greatest(keyed.last_arrived_at, previous.last_arrived_at) as last_arrived_at
+        greatest(arrived.last_arrived_at, previous.last_arrived_at) as last_arrived_at
 
-    from keyed
+    from aggregated as arrived
     left join {{ this }} as previous
-        on previous.brand_id = keyed.brand_id
-        and previous.customer_id = keyed.customer_id
-        and previous.order_month = keyed.order_month
+        on previous.brand_id = arrived.brand_id
+        and previous.customer_id = arrived.customer_id
+        and previous.order_month = arrived.order_month
 
 ),
 {% else %}
 merged as (
 
-    select keyed.*, keyed.second_arrived_at as repeat_arrived_at
-    from keyed
+    select aggregated.*, aggregated.second_arrived_at as repeat_arrived_at
+    from aggregated
 
 ),
 {% endif %}
@@ -104,7 +93,6 @@ merged as (
 final as (
 
     select
-        customer_month_id::text as customer_month_id,
         brand_id::text as brand_id,
         customer_id::text as customer_id,
         order_month::date as order_month,
