@@ -132,3 +132,45 @@ def test_the_password_in_a_bad_url_is_not_printed(tmp_path: Path) -> None:
     no_traceback(result)
     assert result.returncode == 1
     assert "s3cret" not in result.stdout + result.stderr
+
+
+def test_archive_lists_the_months_past_retention(db_url: str, tmp_path: Path) -> None:
+    """`partnerops archive --dry-run`: a month is due the day after its quarter's end + the margin,
+    and never before its windows freeze (45 days after the quarter); a bad margin is a plain error."""
+    from datetime import date
+
+    import psycopg2
+
+    from partnerops.evidence.load import FEEDS, Window, ensure_partitions
+
+    conn = psycopg2.connect(db_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        ensure_partitions(cur, FEEDS["orders"], Window(date(2026, 1, 1), date(2026, 1, 31), "test"))
+        cur.execute("""insert into raw.orders (order_id, brand_id, customer_id, ordered_at, amount, currency, channel,
+                                               product_lifecycle, business_date, arrived_at, load_id)
+                       values ('O1', 'B0001', 'C1', '2026-01-05 10:00+08', 100, 'CNY', 'online', 'in_season',
+                               '2026-01-05', '2026-01-06 08:00+08', 0)""")
+    conn.close()
+
+    def archive(today: str, margin: str) -> subprocess.CompletedProcess[str]:
+        result = run("archive", "--dry-run", "--today", today, tmp=tmp_path,
+                     env={"PARTNEROPS_DATABASE_URL": db_url, "PARTNEROPS_RETENTION_MARGIN_DAYS": margin})
+        no_traceback(result)
+        return result
+
+    assert archive("2026-06-29", "90").stdout == "nothing to archive (margin 90 days)\n"
+    due = archive("2026-06-30", "90")
+    assert due.returncode == 0
+    assert due.stdout == "due       orders_p2026_01 (raw.orders, 2026-01, kept until 2026-06-29)\n"
+    assert archive("2026-05-15", "30").stdout == "nothing to archive (margin 30 days)\n"
+    assert "kept until 2026-05-15" in archive("2026-05-16", "30").stdout
+    assert archive("2026-06-30", "off").stdout.startswith("retention is off")
+    bad = archive("2026-06-30", "-3")
+    assert bad.returncode != 0 and "PARTNEROPS_RETENTION_MARGIN_DAYS" in bad.stderr
+    # a dry run archives nothing
+    check = psycopg2.connect(db_url)
+    with check, check.cursor() as cur:
+        cur.execute("select count(*) from raw.orders_p2026_01")
+        assert cur.fetchone()[0] == 1
+    check.close()
