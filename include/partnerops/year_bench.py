@@ -68,6 +68,7 @@ class YearResult:
     wall_seconds: float
     database_bytes: int  # at the end
     max_database_bytes: int
+    max_database_on: date | None  # the delivery date after whose load the database was largest
     archived_rows: int
     archive_bytes: int
     evidence_rows: int  # order and shipment rows in the raw tables at the end (archived ones not counted)
@@ -140,14 +141,16 @@ def run_bench_year(*, scale: float = 1.0, year: int = 2026, daily_days: int = 30
         "simulate", "load", "first build", "bulk builds", "archive", "daily load", "daily build")}
     clock = time.monotonic()
     max_db = 0
+    max_db_on: date | None = None
     days_done = 0
 
-    def db_size() -> int:
-        nonlocal max_db
+    def db_size(on: date | None = None) -> int:
+        nonlocal max_db, max_db_on
         with connect(url) as conn, conn.cursor() as cur:
             cur.execute("select pg_database_size(current_database())")
             size = cur.fetchone()[0]
-        max_db = max(max_db, size)
+        if size > max_db:
+            max_db, max_db_on = size, on or max_db_on
         return size
 
     def progress(msg: str) -> None:
@@ -168,6 +171,7 @@ def run_bench_year(*, scale: float = 1.0, year: int = 2026, daily_days: int = 30
             raise RuntimeError(f"files not loaded: {report.skipped[:3]}")
         for p in paths:
             p.unlink()
+        db_size(up_to)  # the largest the database gets: after a load, before retention archives
         return rows, seconds
 
     def build(step: str, as_of: date) -> float:
@@ -240,7 +244,7 @@ def run_bench_year(*, scale: float = 1.0, year: int = 2026, daily_days: int = 30
                         "coalesce((select sum(row_count) from raw.evidence_archives), 0)")
             evidence_rows, archived_rows = cur.fetchone()
         archive_bytes = sum(p.stat().st_size for p in (settings.data_dir / "archive").rglob("*.csv.gz"))
-        return YearResult(steps, days, time.monotonic() - clock, db_size(), max_db, int(archived_rows),
+        return YearResult(steps, days, time.monotonic() - clock, db_size(), max_db, max_db_on, int(archived_rows),
                           archive_bytes, evidence_rows)
     finally:
         executor.shutdown(cancel_futures=True)
@@ -266,7 +270,8 @@ def render_table(result: YearResult) -> str:
     lines.append(f"| **the year** | {result.days} days | **{_duration(result.wall_seconds)}** | "
                  f"{result.evidence_rows + result.archived_rows:,} order + shipment rows | | | |")
     lines.append("")
-    lines.append(f"Database: {_gib(result.database_bytes)} at the end, at most {_gib(result.max_database_bytes)}; "
+    lines.append(f"Database: {_gib(result.database_bytes)} at the end, at most {_gib(result.max_database_bytes)}"
+                 f"{f' (after the deliveries of {result.max_database_on})' if result.max_database_on else ''}; "
                  f"{result.archived_rows:,} raw rows archived by retention into {_gib(result.archive_bytes)} "
                  f"of .csv.gz files; {result.evidence_rows:,} order and shipment rows kept in the raw tables.")
     return "\n".join(lines)
