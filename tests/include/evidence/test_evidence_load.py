@@ -166,6 +166,8 @@ def test_a_file_with_a_wrong_header_is_rejected_line_by_line(db_url, tmp_path):
 
 
 def _terminate_when(url: str, query_prefix: str, stop: threading.Event, killed: list[str]) -> None:
+    """Kill the first load in the test's database that runs `query_prefix...`: only there, so that the
+    loads of another test worker or of a bench on the same server are left alone."""
     conn = psycopg2.connect(url)
     conn.autocommit = True
     try:
@@ -173,7 +175,8 @@ def _terminate_when(url: str, query_prefix: str, stop: threading.Event, killed: 
             while not stop.is_set():
                 cur.execute(
                     """select pid, query from pg_stat_activity
-                        where application_name = %s and state = 'active' and query ilike %s""",
+                        where datname = current_database() and application_name = %s and state = 'active'
+                          and query ilike %s""",
                     (APPLICATION_NAME, query_prefix + "%"),
                 )
                 for pid, q in cur.fetchall():
