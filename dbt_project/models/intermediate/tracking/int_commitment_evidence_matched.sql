@@ -3,19 +3,38 @@
     models keep only what was known by each as-of date). Deliverables and quotas count
     evidence dated from their opening to the end of the term; a recurring instance
     counts evidence of its own period (a data delivery by the period it covers).
+
+    `match_key` is what the two must share, an attestation its agreement and commitment, other
+    evidence its brand: equal keys are implied by the conditions below, and let the database
+    pair them by a hash of the key instead of testing every instance against every item of
+    the same type (20 million pairs tested at a tenth of the reference volume by December).
 #}
 with
 
 instances as (
 
-    select * from {{ ref('int_commitment_instances_scheduled') }}
+    select
+        *,
+        case
+            when evidence_type = 'attestation' then agreement_id || '|' || commitment_id
+            else brand_id
+        end as match_key
+
+    from {{ ref('int_commitment_instances_scheduled') }}
     where kind in ('deliverable', 'recurring', 'quota')
 
 ),
 
 evidence as (
 
-    select * from {{ ref('int_evidence_unioned') }}
+    select
+        *,
+        case
+            when evidence_type = 'attestation' then agreement_id || '|' || commitment_id
+            else brand_id
+        end as match_key
+
+    from {{ ref('int_evidence_unioned') }}
 
 ),
 
@@ -32,6 +51,7 @@ matched as (
     from instances
     inner join evidence
         on evidence.evidence_type = instances.evidence_type
+        and evidence.match_key = instances.match_key
         and (
             (evidence.evidence_type = 'attestation'
                 and evidence.agreement_id = instances.agreement_id
