@@ -3,7 +3,8 @@
         materialized='incremental',
         unique_key='brand_month_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        post_hook="{{ analyze_when_changed() }}"
     )
 }}
 {#
@@ -25,8 +26,10 @@
 -- depends_on: {{ ref('stg_evidence__orders') }}
 with
 
-customer_months as (
+customer_months as not materialized (
 
+    -- read where it is used, through the indexes: a CTE used twice is otherwise materialized,
+    -- which reads the whole table (tens of millions of rows by December) on every run
     select * from {{ ref('customer_months') }}
 
 ),
