@@ -4,6 +4,7 @@
         unique_key='arrival_date',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        post_hook="{{ analyze_when_changed() }}",
         full_refresh=false
     )
 }}

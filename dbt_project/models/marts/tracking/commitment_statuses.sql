@@ -3,7 +3,8 @@
         materialized='incremental',
         unique_key=['as_of_date', 'agreement_id'],
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        post_hook="{{ analyze_when_changed() }}"
     )
 }}
 {#

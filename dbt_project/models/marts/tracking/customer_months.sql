@@ -4,6 +4,7 @@
         unique_key=['brand_id', 'customer_id', 'order_month'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        post_hook="{{ analyze_when_changed() }}",
         full_refresh=false,
         indexes=[
             {'columns': ['last_arrived_at']}
