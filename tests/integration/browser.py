@@ -42,9 +42,21 @@ def required_action_form(base_url: str, token: str, path: str, option: str, comm
         button = tab.get_by_role("button", name=option, exact=True)
         button.wait_for()
         blank_refused = button.is_disabled()
-        required_shown = tab.get_by_text("This field is required").count() > 0
+        required_shown = _shows(tab.get_by_text("This field is required").first)
         tab.locator("#element_comment").fill(comment)
         tab.wait_for_function("b => !b.disabled", arg=button.element_handle(), timeout=10_000)
         filled_accepted = button.is_enabled()
         tab.screenshot(path=str(screenshot), full_page=True)
     return blank_refused, required_shown, filled_accepted
+
+
+def _shows(locator, timeout_ms: int = 10_000) -> bool:
+    """Whether the page shows `locator` within `timeout_ms`: the UI renders a form's messages a
+    moment after its buttons, later still on a busy machine."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        locator.wait_for(state="visible", timeout=timeout_ms)
+    except PlaywrightTimeout:
+        return False
+    return True
