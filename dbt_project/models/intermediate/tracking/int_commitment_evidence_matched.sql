@@ -9,16 +9,16 @@
     pair them by a hash of the key instead of testing every instance against every item of
     the same type (20 million pairs tested at a tenth of the reference volume by December).
 #}
+{%- set match_key -%}
+    case when evidence_type = 'attestation' then agreement_id || '|' || commitment_id else brand_id end
+{%- endset %}
 with
 
 instances as (
 
     select
         *,
-        case
-            when evidence_type = 'attestation' then agreement_id || '|' || commitment_id
-            else brand_id
-        end as match_key
+        {{ match_key }} as match_key
 
     from {{ ref('int_commitment_instances_scheduled') }}
     where kind in ('deliverable', 'recurring', 'quota')
@@ -29,10 +29,7 @@ evidence as (
 
     select
         *,
-        case
-            when evidence_type = 'attestation' then agreement_id || '|' || commitment_id
-            else brand_id
-        end as match_key
+        {{ match_key }} as match_key
 
     from {{ ref('int_evidence_unioned') }}
 
